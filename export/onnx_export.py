@@ -1,0 +1,174 @@
+"""``python -m export onnx``: a checkpoint -> backbone.onnx, head.onnx and stsnet_sw.onnx.
+
+* ``backbone.onnx``: ``frames (N, 1, S, S)`` -> ``features (N, 512, S/32, S/32)``, dynamic N.
+* ``head.onnx``: ``features (B, K, 512, h, w)`` -> ``probs (B, Q)``, ``keyframe_scores (B, K)``,
+  ``key_indices (B, M)``; top-M selection runs inside the graph. Dynamic B.
+* ``stsnet_sw.onnx``: ``windows (B, K, 1, S, S)`` -> the same three outputs (whole window).
+
+Each graph carries the contract of :mod:`realtime.contract` in its ``metadata_props``.
+The three graphs share one weights file (``stsnet_sw.weights``, ONNX external data): the whole
+window graph holds the same tensors as backbone + head, so storing them once halves the size of
+``weights/``. Keep the four files together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+from onnx import numpy_helper
+from torch import Tensor, nn
+
+from export import __version__
+from export.checkpoint import CheckpointError, file_sha256, model_from_checkpoint
+from export.model import STSNetSW, select_key_frames
+from realtime import contract as C
+
+OPSET = 17
+EXPORTER = f"stsnet-export {__version__} (torch {torch.__version__.split('+')[0]}, opset {OPSET})"
+SHARED_WEIGHTS_FILE = "stsnet_sw.weights"
+
+
+class _HeadGraph(nn.Module):
+    def __init__(self, model: STSNetSW) -> None:
+        super().__init__()
+        self.head = model.head
+        self.m = model.config.key_frames
+
+    def forward(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        logits, scores = self.head(features)
+        return torch.softmax(logits, dim=1), scores, select_key_frames(scores, self.m)
+
+
+class _WindowGraph(nn.Module):
+    def __init__(self, model: STSNetSW) -> None:
+        super().__init__()
+        self.model = model
+        self.m = model.config.key_frames
+
+    def forward(self, windows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        logits, scores = self.model(windows)
+        return torch.softmax(logits, dim=1), scores, select_key_frames(scores, self.m)
+
+
+def make_contract(model: STSNetSW, graph: str, checkpoint_sha256: str,
+                  model_metadata: dict[str, Any]) -> C.Contract:
+    cfg = model.config
+    inputs, outputs = C.expected_specs(graph, cfg.window, cfg.key_frames, cfg.crop_size,
+                                       cfg.feature_shape, cfg.num_classes)
+    return C.Contract(
+        graph=graph, inputs=inputs, outputs=outputs, window=cfg.window,
+        key_frames=cfg.key_frames, crop_size=cfg.crop_size, feature_shape=cfg.feature_shape,
+        class_names=cfg.class_names, input_mean=cfg.input_mean, input_std=cfg.input_std,
+        checkpoint_sha256=checkpoint_sha256, exporter=EXPORTER, opset=OPSET,
+        model={"config": cfg.to_dict(), "metadata": model_metadata})
+
+
+def _export_one(module: nn.Module, example: Tensor, contract: C.Contract) -> onnx.ModelProto:
+    in_names = [t.name for t in contract.inputs]
+    out_names = [t.name for t in contract.outputs]
+    dynamic = {n: {0: "batch"} for n in in_names + out_names}
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation/GRU notes
+        torch.onnx.export(module, (example,), buf, input_names=in_names, output_names=out_names,
+                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+                          do_constant_folding=True)
+    proto = onnx.load_from_string(buf.getvalue())
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = C.CONTRACT_KEY, contract.to_json()
+    proto.producer_name, proto.producer_version = "stsnet-export", __version__
+    proto.doc_string = f"STSNet_SW {contract.graph} graph; contract in metadata {C.CONTRACT_KEY}"
+    return proto
+
+
+def _share_weights(protos: dict[str, onnx.ModelProto], weights_path: Path,
+                   min_bytes: int = 1024) -> None:
+    """Move large initializers of all graphs to one external-data file, each tensor stored once."""
+    offsets: dict[str, tuple[int, int]] = {}
+    with open(weights_path, "wb") as f:
+        for proto in protos.values():
+            for init in proto.graph.initializer:
+                raw = numpy_helper.to_array(init).tobytes()
+                if len(raw) < min_bytes:
+                    continue
+                key = hashlib.sha256(raw + str(init.data_type).encode()
+                                     + str(list(init.dims)).encode()).hexdigest()
+                if key not in offsets:
+                    pad = (-f.tell()) % 64  # aligned for memory mapping
+                    f.write(b"\0" * pad)
+                    offsets[key] = (f.tell(), len(raw))
+                    f.write(raw)
+                offset, length = offsets[key]
+                init.ClearField("raw_data")
+                for field in ("float_data", "int64_data", "int32_data", "double_data"):
+                    init.ClearField(field)
+                init.data_location = onnx.TensorProto.EXTERNAL
+                del init.external_data[:]
+                for k, v in (("location", weights_path.name), ("offset", str(offset)),
+                             ("length", str(length))):
+                    e = init.external_data.add()
+                    e.key, e.value = k, v
+
+
+def export_checkpoint(checkpoint: str | Path, out_dir: str | Path,
+                      share_weights: bool = True) -> dict[str, Path]:
+    """Export the three graphs of ``checkpoint`` into ``out_dir``; returns graph kind -> path."""
+    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
+    model, ckpt = model_from_checkpoint(checkpoint)
+    sha = file_sha256(checkpoint)
+    cfg = model.config
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.rand(2, 1, cfg.crop_size, cfg.crop_size, generator=gen)
+    windows = torch.rand(2, cfg.window, 1, cfg.crop_size, cfg.crop_size, generator=gen)
+    with torch.no_grad():
+        feats = model.backbone(torch.rand(2 * cfg.window, 1, cfg.crop_size, cfg.crop_size,
+                                          generator=gen))
+    feats = feats.reshape(2, cfg.window, *feats.shape[1:])
+    meta = ckpt.get("metadata", {})
+    protos = {
+        "backbone": _export_one(model.backbone, frames,
+                                make_contract(model, "backbone", sha, meta)),
+        "head": _export_one(_HeadGraph(model).eval(), feats,
+                            make_contract(model, "head", sha, meta)),
+        "window": _export_one(_WindowGraph(model).eval(), windows,
+                              make_contract(model, "window", sha, meta)),
+    }
+    if share_weights:
+        _share_weights(protos, out_dir / SHARED_WEIGHTS_FILE)
+    paths = {}
+    for kind, proto in protos.items():
+        path = out_dir / C.GRAPH_FILES[kind]
+        onnx.save(proto, str(path))
+        onnx.checker.check_model(str(path))
+        paths[kind] = path
+    return paths
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint (.pt) file")
+    parser.add_argument("--out", required=True, type=Path, help="output folder for the graphs")
+    parser.add_argument("--no-share-weights", action="store_true",
+                        help="embed weights in each graph instead of one shared weights file")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        paths = export_checkpoint(args.checkpoint, args.out,
+                                  share_weights=not args.no_share_weights)
+    except CheckpointError as exc:
+        print(f"error: {exc}")
+        return 2
+    for kind, path in paths.items():
+        print(f"{kind:8s} -> {path}")
+    if not args.no_share_weights:
+        print(f"weights  -> {args.out / SHARED_WEIGHTS_FILE} (shared by the three graphs)")
+    return 0

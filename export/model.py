@@ -74,7 +74,8 @@ class ModelConfig:
         if (not isinstance(self.crop_size, int) or self.crop_size < 64
                 or self.crop_size % BACKBONE_STRIDE):
             raise ValueError(
-                f"crop_size must be a multiple of {BACKBONE_STRIDE} and >= 64, got {self.crop_size!r}"
+                f"crop_size must be a multiple of {BACKBONE_STRIDE} and >= 64, "
+                f"got {self.crop_size!r}"
             )
         if self.gru_hidden < 1 or self.gru_layers < 1:
             raise ValueError(f"gru_hidden and gru_layers must be >= 1, got "

@@ -86,7 +86,8 @@ class Contract:
         try:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ContractError(f"{source}: metadata {CONTRACT_KEY!r} is not valid JSON ({exc})")
+            raise ContractError(f"{source}: metadata {CONTRACT_KEY!r} is not valid JSON ({exc})"
+                                ) from exc
         if not isinstance(d, dict):
             raise ContractError(f"{source}: metadata {CONTRACT_KEY!r} is not a JSON object")
         version = d.get("contract_version")

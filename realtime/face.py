@@ -1,0 +1,494 @@
+"""Face path of the live half: detect, track, stabilise and crop one face per frame.
+
+The same :class:`FaceCropper` prepares training crops and live crops, so the network sees at
+inference exactly what it saw in training. Micro-expressions are motions of a pixel or two, so
+the crop box is the thing to keep still: it is square, smoothed, and held by a deadband, so a
+still face gives the identical box (hence the identical crop) frame after frame, and the box
+moves only when the face really moves, then smoothly.
+
+Detection uses mediapipe's BlazeFace (``mp.solutions.face_detection``, model bundled with the
+package) every ``detect_every_frames`` frames; in between the face is followed by normalised
+cross-correlation of a small grey template in a window around its last position (a fraction of a
+millisecond), which also tells when the face has gone so that detection runs again at once.
+
+Torch-free: numpy, opencv and mediapipe only. mediapipe is imported when a cropper is built, so
+:func:`normalize_frame` and :func:`crop_face` cost nothing to import.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import cv2
+import numpy as np
+
+STATUS_OK = "ok"  # face found, crop taken wholly inside the frame
+STATUS_AT_EDGE = "at_edge"  # crop box crosses the frame edge: padded by edge replication
+STATUS_TOO_SMALL = "too_small"  # face found but smaller than min_face_px: no crop
+STATUS_NO_FACE = "no_face"  # no face: no crop, no box
+FACE_STATUSES = (STATUS_OK, STATUS_AT_EDGE, STATUS_TOO_SMALL, STATUS_NO_FACE)
+
+_TEMPLATE_PX = 40  # side of the grey tracking template
+_SEARCH_FRAC = 0.25  # tracking searches this fraction of the face side around the last position
+_MATCH_IOU = 0.3  # a detection overlapping the followed face this much is the same face
+_SETTLE_FRAC = 0.25  # the box stops moving once within this fraction of the deadband
+
+
+def normalize_frame(frame: Any, *, name: str = "frame") -> np.ndarray:
+    """Return ``frame`` as a C-contiguous BGR uint8 HxWx3 array.
+
+    Accepts BGR HxWx3, grayscale HxW or HxWx1, and BGRA HxWx4 (alpha dropped). Anything else
+    (float or other dtypes, NaN, empty, wrong shape) raises ValueError naming ``name``. A frame
+    that is already fine is returned as is, without a copy.
+    """
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        hint = ""
+        if np.issubdtype(frame.dtype, np.floating):
+            nan = " and contains NaN" if frame.size and np.isnan(frame).any() else ""
+            hint = (f" (float frames{nan} are refused: scale to 0-255 and convert, e.g. "
+                    "np.clip(frame * 255, 0, 255).astype(np.uint8))")
+        raise ValueError(f"{name} has dtype {frame.dtype}; expected uint8 BGR{hint}")
+    if frame.size == 0:
+        raise ValueError(f"{name} is empty (shape {frame.shape})")
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.ndim == 3:
+        channels = frame.shape[2]
+        if channels == 3:
+            return np.ascontiguousarray(frame)
+        if channels == 1:
+            return cv2.cvtColor(np.ascontiguousarray(frame[:, :, 0]), cv2.COLOR_GRAY2BGR)
+        if channels == 4:
+            return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGRA2BGR)
+    raise ValueError(
+        f"{name} has shape {frame.shape}; expected HxW (gray), HxWx1, HxWx3 (BGR) or HxWx4 (BGRA)"
+    )
+
+
+def _region(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    """Pixels of ``image`` in [x0, x1) x [y0, y1); parts outside the frame replicate its edge."""
+    h, w = image.shape[:2]
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if cx0 >= cx1 or cy0 >= cy1:
+        raise ValueError(f"box {(x0, y0, x1, y1)} lies wholly outside the {w}x{h} frame")
+    roi = image[cy0:cy1, cx0:cx1]
+    if (cx0, cy0, cx1, cy1) == (x0, y0, x1, y1):
+        return roi
+    return cv2.copyMakeBorder(roi, cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1, cv2.BORDER_REPLICATE)
+
+
+def crop_face(
+    frame_bgr: np.ndarray,
+    box: tuple[int, int, int, int],
+    crop_size: int,
+    angle_deg: float = 0.0,
+) -> np.ndarray:
+    """Cut ``box`` (x0, y0, x1, y1 frame pixels, x1/y1 exclusive) out of a BGR frame.
+
+    Returns a ``(crop_size, crop_size)`` grayscale uint8 crop: the region is converted to grey
+    and resized with ``cv2.INTER_AREA``. Parts of the box outside the frame replicate the edge
+    pixels. With ``angle_deg`` != 0 the box is first rotated about its centre by that angle
+    (counter-clockwise in the image, as ``cv2.getRotationMatrix2D``), so that a face whose eye
+    line is tilted by ``angle_deg`` comes out level. Pure function: same input, same crop.
+    """
+    image = normalize_frame(frame_bgr, name="frame_bgr")
+    if int(crop_size) != crop_size or crop_size < 8:
+        raise ValueError(f"crop_size must be an integer >= 8, got {crop_size!r}")
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"box {box} is empty: need x1 > x0 and y1 > y0")
+    if not math.isfinite(angle_deg):
+        raise ValueError(f"angle_deg must be finite, got {angle_deg!r}")
+    if angle_deg == 0.0:
+        gray = cv2.cvtColor(_region(image, x0, y0, x1, y1), cv2.COLOR_BGR2GRAY)
+    else:
+        h, w = image.shape[:2]
+        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
+            raise ValueError(f"box {(x0, y0, x1, y1)} lies wholly outside the {w}x{h} frame")
+        bw, bh = x1 - x0, y1 - y0
+        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+        m = cv2.getRotationMatrix2D((cx, cy), angle_deg, 1.0)
+        m[0, 2] -= x0
+        m[1, 2] -= y0
+        rotated = cv2.warpAffine(image, m, (bw, bh), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+        gray = cv2.cvtColor(rotated, cv2.COLOR_BGR2GRAY)
+    size = int(crop_size)
+    if gray.shape == (size, size):
+        return np.ascontiguousarray(gray)
+    return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)
+
+
+@dataclass(frozen=True)
+class FaceCropConfig:
+    """Settings of :class:`FaceCropper`. Defaults suit a webcam at 0.3-2 m and training videos.
+
+    crop_size: side of the output crop in px (the model's input, 128).
+    margin: context added on each side of the detected face, as a fraction of its side.
+    min_face_px: detected faces with a side below this are reported ``too_small`` (no crop).
+    detect_every_frames: detector period while tracking holds (1 = detect on every frame).
+    min_confidence: detector score threshold in [0, 1].
+    model_selection: 0 = short-range model (faces within ~2 m), 1 = full-range (~5 m).
+    align_eyes: rotate the crop so the eye line (detector key points) is level.
+    deadband_frac: the box stays put until the smoothed face centre or size moves by more than
+        this fraction of the box side; kills detector jitter on a still face.
+    smoothing: weight of a new measurement in the exponential smoothing, in (0, 1]
+        (1 = no smoothing).
+    angle_deadband_deg: like deadband_frac, for the eye-line angle (only with align_eyes).
+    track_min_score: normalised cross-correlation below which tracking is lost, in [-1, 1].
+    max_missed_detections: consecutive detector misses tolerated while tracking still holds.
+    snap_frac: a face that jumps by more than this fraction of the box side (or another face
+        taken over) gets the box at once instead of smoothly.
+    """
+
+    crop_size: int = 128
+    margin: float = 0.2
+    min_face_px: int = 48
+    detect_every_frames: int = 5
+    min_confidence: float = 0.5
+    model_selection: int = 0
+    align_eyes: bool = False
+    deadband_frac: float = 0.03
+    smoothing: float = 0.5
+    angle_deadband_deg: float = 3.0
+    track_min_score: float = 0.6
+    max_missed_detections: int = 2
+    snap_frac: float = 0.5
+
+    def __post_init__(self) -> None:
+        def check(name: str, ok: bool, valid: str) -> None:
+            if not ok:
+                raise ValueError(f"FaceCropConfig.{name} must be {valid}, "
+                                 f"got {getattr(self, name)!r}")
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+        def is_num(v: Any) -> bool:
+            return (isinstance(v, int | float | np.integer | np.floating)
+                    and not isinstance(v, bool) and math.isfinite(float(v)))
+
+        check("crop_size", is_int(self.crop_size) and 8 <= self.crop_size <= 1024,
+              "an integer in [8, 1024]")
+        check("margin", is_num(self.margin) and 0.0 <= self.margin <= 2.0, "a number in [0, 2]")
+        check("min_face_px", is_int(self.min_face_px) and self.min_face_px >= 1,
+              "an integer >= 1")
+        check("detect_every_frames",
+              is_int(self.detect_every_frames) and 1 <= self.detect_every_frames <= 1000,
+              "an integer in [1, 1000]")
+        check("min_confidence", is_num(self.min_confidence) and 0.0 <= self.min_confidence <= 1.0,
+              "a number in [0, 1]")
+        check("model_selection", self.model_selection in (0, 1) and is_int(self.model_selection),
+              "0 (short range) or 1 (full range)")
+        check("align_eyes", isinstance(self.align_eyes, bool), "True or False")
+        check("deadband_frac", is_num(self.deadband_frac) and 0.0 <= self.deadband_frac <= 0.5,
+              "a number in [0, 0.5]")
+        check("smoothing", is_num(self.smoothing) and 0.0 < self.smoothing <= 1.0,
+              "a number in (0, 1]")
+        check("angle_deadband_deg",
+              is_num(self.angle_deadband_deg) and 0.0 <= self.angle_deadband_deg <= 45.0,
+              "a number of degrees in [0, 45]")
+        check("track_min_score",
+              is_num(self.track_min_score) and -1.0 <= self.track_min_score <= 1.0,
+              "a number in [-1, 1]")
+        check("max_missed_detections",
+              is_int(self.max_missed_detections) and 0 <= self.max_missed_detections <= 100,
+              "an integer in [0, 100]")
+        check("snap_frac", is_num(self.snap_frac) and self.snap_frac > 0.0, "a number > 0")
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """What :meth:`FaceCropper.process` found in one frame.
+
+    crop: (S, S) grayscale uint8 when status is ``ok`` or ``at_edge``, else None.
+    box: the square crop box (x0, y0, x1, y1) in frame px, x1/y1 exclusive, None when no face.
+        It may extend past the frame (then status is ``at_edge``).
+    score: detector confidence of the last detection of the followed face (0.0 when none).
+    num_faces: faces seen by the last detector run (on tracked frames, that run's count).
+    status: one of FACE_STATUSES.
+    tracked: True when the box came from tracking, not from a detector run on this frame.
+    multiple_faces: num_faces > 1.
+    box_changed: the box (or angle) differs from the previous frame's: the crop's framing moved,
+        which shows as motion in the crops; False on a still face.
+    angle_deg: rotation applied to the crop (0.0 unless align_eyes).
+    """
+
+    crop: np.ndarray | None
+    box: tuple[int, int, int, int] | None
+    score: float
+    num_faces: int
+    status: str
+    tracked: bool
+    multiple_faces: bool
+    box_changed: bool = False
+    angle_deg: float = 0.0
+
+    @property
+    def has_crop(self) -> bool:
+        return self.crop is not None
+
+
+@dataclass(frozen=True)
+class _Detection:
+    cx: float
+    cy: float
+    side: float  # square face side in px (max of detector width and height)
+    score: float
+    angle_deg: float  # eye-line tilt, counter-clockwise positive as in cv2
+
+    @property
+    def area(self) -> float:
+        return self.side * self.side
+
+
+def _iou(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    """IoU of two squares given as (cx, cy, side)."""
+    ax0, ay0, ax1, ay1 = a[0] - a[2] / 2, a[1] - a[2] / 2, a[0] + a[2] / 2, a[1] + a[2] / 2
+    bx0, by0, bx1, by1 = b[0] - b[2] / 2, b[1] - b[2] / 2, b[0] + b[2] / 2, b[1] + b[2] / 2
+    iw, ih = max(0.0, min(ax1, bx1) - max(ax0, bx0)), max(0.0, min(ay1, by1) - max(ay0, by0))
+    inter = iw * ih
+    union = a[2] * a[2] + b[2] * b[2] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _subpixel(left: float, mid: float, right: float) -> float:
+    """Offset in (-0.5, 0.5) of a parabola's peak through three samples."""
+    denom = left - 2.0 * mid + right
+    if denom >= 0 or not math.isfinite(denom):
+        return 0.0
+    return float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5))
+
+
+class _Stabilizer:
+    """Deadband-and-smoothing filter for the box centre, side and angle."""
+
+    def __init__(self, config: FaceCropConfig) -> None:
+        self._cfg = config
+        self.out: np.ndarray | None = None  # cx, cy, side, angle of the emitted box
+        self._filt: np.ndarray | None = None
+        self._moving = False
+
+    def reset(self) -> None:
+        self.out = None
+        self._filt = None
+        self._moving = False
+
+    def update(self, raw: np.ndarray) -> np.ndarray:
+        cfg = self._cfg
+        if self.out is None or self._filt is None:
+            self.out, self._filt, self._moving = raw.copy(), raw.copy(), False
+            return self.out
+        side = float(self.out[2])
+        jump = max(abs(raw[0] - self.out[0]), abs(raw[1] - self.out[1]))
+        if jump > cfg.snap_frac * side or not (1 / 1.5 < raw[2] / side < 1.5):
+            self.out, self._filt, self._moving = raw.copy(), raw.copy(), False
+            return self.out
+        a = cfg.smoothing
+        self._filt = self._filt + a * (raw - self._filt)
+        deadband = cfg.deadband_frac * side
+        err = self._error(self._filt, self.out)
+        if not self._moving and (err[0] > deadband or err[1] > cfg.angle_deadband_deg):
+            self._moving = True
+        if self._moving:
+            self.out = self.out + a * (self._filt - self.out)
+            err = self._error(self._filt, self.out)
+            if err[0] <= _SETTLE_FRAC * deadband and err[1] <= (
+                    _SETTLE_FRAC * cfg.angle_deadband_deg):
+                self._moving = False
+        return self.out
+
+    @staticmethod
+    def _error(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        """(largest edge displacement in px, angle difference in degrees)."""
+        d = abs(a - b)
+        return float(max(d[0], d[1], d[2] / 2.0)), float(d[3])
+
+
+class FaceCropper:
+    """Stateful per-frame face cropper: one :meth:`process` call per frame, in order.
+
+    Follows one face: the tracked one while it lasts, else the largest detected. Not thread-safe;
+    use one instance per stream, and :meth:`reset` (or a new instance) between videos. Frames
+    may change size mid-stream: the track is then dropped and detection starts afresh.
+    """
+
+    def __init__(self, config: FaceCropConfig | None = None) -> None:
+        self.config = config if config is not None else FaceCropConfig()
+        if not isinstance(self.config, FaceCropConfig):
+            raise ValueError(f"config must be a FaceCropConfig, got {type(config).__name__}")
+        import mediapipe as mp  # deferred: heavy, and only the cropper needs it
+
+        self._detector: Any = mp.solutions.face_detection.FaceDetection(
+            model_selection=int(self.config.model_selection),
+            min_detection_confidence=float(self.config.min_confidence),
+        )
+        self._stab = _Stabilizer(self.config)
+        self._closed = False
+        self.reset()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the followed face (start of a new video, or after a cut)."""
+        self._stab.reset()
+        self._face: _Detection | None = None  # last raw measurement of the followed face
+        self._template: np.ndarray | None = None
+        self._since_detect = 0
+        self._misses = 0
+        self._num_faces = 0
+        self._frame_shape: tuple[int, int] | None = None
+        self._last_key: tuple[tuple[int, int, int, int], float] | None = None
+
+    def close(self) -> None:
+        """Release the detector. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._detector.close()
+
+    def __enter__(self) -> FaceCropper:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- per frame -----------------------------------------------------------------------------
+    def process(self, frame: np.ndarray) -> FaceResult:
+        """Find, follow and crop the face in ``frame`` (BGR uint8; gray and BGRA accepted)."""
+        if self._closed:
+            raise RuntimeError("FaceCropper is closed")
+        image = normalize_frame(frame)
+        if self._frame_shape != image.shape[:2]:
+            if self._frame_shape is not None:
+                self.reset()
+            self._frame_shape = image.shape[:2]
+
+        cfg = self.config
+        tracked = False
+        face: _Detection | None = None
+        if self._face is not None and self._since_detect + 1 < cfg.detect_every_frames \
+                and self._misses == 0:
+            face = self._track(image)
+            tracked = face is not None
+        if face is None:
+            dets = self._detect(image)
+            self._num_faces = len(dets)
+            face = self._choose(dets)
+            if face is not None:
+                self._misses = 0
+                self._since_detect = 0
+                self._set_template(image, face)
+            elif self._face is not None and self._misses < cfg.max_missed_detections:
+                # The detector blinked: hold on while the template still matches.
+                self._misses += 1
+                face = self._track(image)
+                tracked = face is not None
+        else:
+            self._since_detect += 1
+
+        if face is None:
+            self.reset()
+            self._frame_shape = image.shape[:2]
+            return FaceResult(crop=None, box=None, score=0.0, num_faces=0, status=STATUS_NO_FACE,
+                              tracked=False, multiple_faces=False)
+        self._face = face
+        return self._emit(image, face, tracked)
+
+    # -- detection and tracking ----------------------------------------------------------------
+    def _detect(self, image: np.ndarray) -> list[_Detection]:
+        h, w = image.shape[:2]
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        found = self._detector.process(rgb).detections or []
+        out = []
+        for d in found:
+            rb = d.location_data.relative_bounding_box
+            bw, bh = rb.width * w, rb.height * h
+            if not (bw > 0 and bh > 0):
+                continue
+            kp = d.location_data.relative_keypoints
+            angle = 0.0
+            if len(kp) >= 2:
+                # Key point 0 is the subject's right eye (image left), 1 the left eye.
+                dx, dy = (kp[1].x - kp[0].x) * w, (kp[1].y - kp[0].y) * h
+                angle = math.degrees(math.atan2(dy, dx)) if dx > 0 else 0.0
+            out.append(_Detection(cx=(rb.xmin + rb.width / 2) * w, cy=(rb.ymin + rb.height / 2) * h,
+                                  side=max(bw, bh), score=float(d.score[0]), angle_deg=angle))
+        return out
+
+    def _choose(self, dets: list[_Detection]) -> _Detection | None:
+        if not dets:
+            return None
+        if self._face is not None:
+            prev = (self._face.cx, self._face.cy, self._face.side)
+            best = max(dets, key=lambda d: _iou(prev, (d.cx, d.cy, d.side)))
+            if _iou(prev, (best.cx, best.cy, best.side)) >= _MATCH_IOU:
+                return best
+        return max(dets, key=lambda d: d.area)
+
+    def _set_template(self, image: np.ndarray, face: _Detection) -> None:
+        x0, y0 = round(face.cx - face.side / 2), round(face.cy - face.side / 2)
+        side = max(1, round(face.side))
+        gray = cv2.cvtColor(_region(image, x0, y0, x0 + side, y0 + side), cv2.COLOR_BGR2GRAY)
+        self._template = cv2.resize(gray, (_TEMPLATE_PX, _TEMPLATE_PX),
+                                    interpolation=cv2.INTER_AREA)
+        self._face = face
+
+    def _track(self, image: np.ndarray) -> _Detection | None:
+        """Follow the face by template matching near its last position; None when lost."""
+        face, template = self._face, self._template
+        if face is None or template is None:
+            return None
+        pad = max(2, round(_SEARCH_FRAC * _TEMPLATE_PX))
+        small = _TEMPLATE_PX + 2 * pad
+        side = max(small, round(face.side * small / _TEMPLATE_PX))
+        x0, y0 = round(face.cx - side / 2), round(face.cy - side / 2)
+        h, w = image.shape[:2]
+        if x0 + side <= 0 or y0 + side <= 0 or x0 >= w or y0 >= h:
+            return None
+        gray = cv2.cvtColor(_region(image, x0, y0, x0 + side, y0 + side), cv2.COLOR_BGR2GRAY)
+        search = cv2.resize(gray, (small, small), interpolation=cv2.INTER_AREA)
+        res = cv2.matchTemplate(search, template, cv2.TM_CCOEFF_NORMED)
+        res = np.nan_to_num(res, nan=0.0, posinf=0.0, neginf=0.0)
+        _, peak, _, (px, py) = cv2.minMaxLoc(res)
+        if peak < self.config.track_min_score:
+            return None
+        fx = px + (_subpixel(res[py, px - 1], res[py, px], res[py, px + 1])
+                   if 0 < px < res.shape[1] - 1 else 0.0)
+        fy = py + (_subpixel(res[py - 1, px], res[py, px], res[py + 1, px])
+                   if 0 < py < res.shape[0] - 1 else 0.0)
+        scale = side / small  # frame px per search px
+        cx = x0 + (fx + _TEMPLATE_PX / 2) * scale
+        cy = y0 + (fy + _TEMPLATE_PX / 2) * scale
+        return _Detection(cx=cx, cy=cy, side=face.side, score=face.score,
+                          angle_deg=face.angle_deg)
+
+    # -- output --------------------------------------------------------------------------------
+    def _emit(self, image: np.ndarray, face: _Detection, tracked: bool) -> FaceResult:
+        cfg = self.config
+        angle = face.angle_deg if cfg.align_eyes else 0.0
+        raw = np.array([face.cx, face.cy, face.side * (1.0 + 2.0 * cfg.margin), angle])
+        cx, cy, side_f, angle_s = (float(v) for v in self._stab.update(raw))
+        side = max(1, int(math.floor(side_f + 0.5)))
+        x0 = int(math.floor(cx - side / 2.0 + 0.5))
+        y0 = int(math.floor(cy - side / 2.0 + 0.5))
+        box = (x0, y0, x0 + side, y0 + side)
+        angle_out = round(angle_s, 2) if cfg.align_eyes else 0.0
+        key = (box, angle_out)
+        changed = self._last_key is not None and key != self._last_key
+        self._last_key = key
+        h, w = image.shape[:2]
+        crop = None
+        if face.side < cfg.min_face_px:
+            status = STATUS_TOO_SMALL
+        else:
+            inside = x0 >= 0 and y0 >= 0 and box[2] <= w and box[3] <= h
+            status = STATUS_OK if inside else STATUS_AT_EDGE
+            crop = crop_face(image, box, cfg.crop_size, angle_out)
+        return FaceResult(crop=crop, box=box, score=face.score, num_faces=self._num_faces,
+                          status=status, tracked=tracked, multiple_faces=self._num_faces > 1,
+                          box_changed=changed, angle_deg=angle_out)

@@ -16,7 +16,6 @@ import hashlib
 import os
 import pickle
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +71,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint file is empty")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as exc:
+    except Exception as exc:  # torch.load raises many types on garbage (e.g. KeyError on text)
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        if isinstance(exc, pickle.UnpicklingError):  # torch's text urges unsafe loading
+            first_line = "a pickle that is not a plain dict of tensors"
         raise CheckpointError(
             f"{path}: cannot read checkpoint - truncated, corrupt or not a torch file "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+            f"({type(exc).__name__}: {first_line})") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an STSNet_SW checkpoint (no format "
                               f"{CHECKPOINT_FORMAT!r}); was it saved by `python -m export train`?")
@@ -98,7 +100,11 @@ def model_from_checkpoint(source: str | Path | dict[str, Any]) -> tuple[STSNetSW
         raise CheckpointError(f"{name}: invalid model config ({exc})") from exc
     model = build_model(config, seed=None)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensor shapes that do not fit the config
+        raise CheckpointError(f"{name}: weights do not fit the model config "
+                              f"({str(exc).strip()[:300]})") from exc
     if missing or unexpected:
         raise CheckpointError(f"{name}: weights do not fit the model config "
                               f"(missing {missing[:5]}, unexpected {unexpected[:5]})")

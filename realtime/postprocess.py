@@ -1,0 +1,260 @@
+"""Per-frame labels -> expression segments: the one post-processing definition.
+
+Used offline (evaluation of whole videos) and, step by step, by the online merger
+(:mod:`realtime.merger`), which must produce exactly the same segments.
+
+Input: one integer label per classified frame, an index into ``class_names``
+(default ``("none", "micro", "macro")``; class 0 is always "no expression").
+Optionally the (N, Q) class probabilities of the same frames.
+
+Steps, in this order (Fu et al. 2023, section 2.4 and 3.2, Tables 3 and 4):
+
+1. Duration relabelling only (``relabel_by_duration=True``): every expression label becomes one
+   "with-expression" label, so adjacent micro and macro frames form one run and gaps between
+   them can be filled; the micro/macro decision is made in step 4 from duration alone.
+2. Segment merging: a run of at most ``merge_gap_frames`` (G) "none" frames lying between two
+   runs of the same label takes that label (the paper's G is 1: a no-expression frame whose two
+   neighbours carry the same expression). Runs at the start or end of the sequence, and gaps
+   between different expressions, are never filled. Every gap is judged on the original labels,
+   so the result does not depend on the order gaps are visited.
+3. Minimum length: expression runs shorter than ``min_length_frames`` are dropped. Merging comes
+   first on purpose: it rescues fragments that would otherwise be dropped (the paper's reason
+   for merging).
+4. Duration relabelling only: a with-expression segment of ``n`` frames is micro when
+   ``n <= floor(micro_max_s * fps)`` (duration ``n / fps <= micro_max_s``), macro otherwise.
+   With the paper's 0.5 s this is 15 frames at 30 fps and 100 frames at 200 fps, the thresholds
+   printed in section 3.2; at 29.97 fps it is 14 frames. Integer arithmetic on the frame count
+   (with a 1e-9 guard against 0.5 * 30 landing just under 15) keeps online and offline equal.
+
+Optional expression threshold (:func:`labels_from_probs`): with ``expression_threshold=t`` the
+most probable expression class is chosen when its probability is >= t, otherwise "none"; the
+probability of "none" is then not compared. ``None`` means plain argmax over all classes.
+Lower t raises recall, higher t raises precision.
+
+Segment scores: the frame score of a segment is the probability of its class, or, with duration
+relabelling, the with-expression probability ``sum(probs[1:])``. ``peak_prob`` is the highest
+frame score in the segment (gap-filled frames included), ``apex`` the earliest frame reaching it,
+``mean_prob`` the mean over all its frames. Without probabilities the apex is the middle frame
+``(onset + offset) // 2`` and the scores are None.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from realtime.metrics import EXPRESSION_TYPES, Interval
+
+DEFAULT_CLASS_NAMES: tuple[str, ...] = ("none", "micro", "macro")
+WITH_EXPRESSION = 1  # the single expression label used while relabelling by duration
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    """Segment post-processing settings (frames are classified frames, i.e. video frames)."""
+
+    merge_gap_frames: int = 1  # G: longest run of "none" filled between equal expressions
+    min_length_frames: int = 1  # shorter expression segments are dropped
+    relabel_by_duration: bool = False  # micro/macro from duration instead of the classifier
+    micro_max_s: float = 0.5  # longest micro-expression, seconds (with relabel_by_duration)
+
+    def __post_init__(self) -> None:
+        g = self.merge_gap_frames
+        if isinstance(g, bool) or not isinstance(g, int) or g < 0:
+            raise ValueError(f"merge_gap_frames must be an int >= 0, got {g!r}")
+        m = self.min_length_frames
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise ValueError(f"min_length_frames must be an int >= 1, got {m!r}")
+        if not isinstance(self.relabel_by_duration, bool):
+            raise ValueError(
+                f"relabel_by_duration must be a bool, got {self.relabel_by_duration!r}")
+        s = self.micro_max_s
+        if isinstance(s, bool) or not isinstance(s, int | float) or not (
+                math.isfinite(s) and s > 0):
+            raise ValueError(f"micro_max_s must be a finite number > 0, got {s!r}")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One expression segment: inclusive frames ``onset..offset`` with its apex frame."""
+
+    onset: int
+    offset: int
+    apex: int
+    expression: str
+    peak_prob: float | None = None
+    mean_prob: float | None = None
+
+    @property
+    def length_frames(self) -> int:
+        return self.offset - self.onset + 1
+
+    def duration_s(self, fps: float) -> float:
+        """Nominal duration: frames covered divided by the frame rate."""
+        return self.length_frames / fps
+
+
+def check_fps(fps: float) -> float:
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not (
+            math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a finite number > 0, got {fps!r}")
+    return float(fps)
+
+
+def check_class_names(class_names: Sequence[str]) -> tuple[str, ...]:
+    """Validate a class order: class 0 is "no expression", the others are micro and/or macro."""
+    names = tuple(class_names)
+    if len(names) < 2 or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"class_names must be >= 2 non-empty strings, got {names!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"class_names must be unique, got {names!r}")
+    bad = [n for n in names[1:] if n not in EXPRESSION_TYPES]
+    if bad:
+        raise ValueError(f"class_names[1:] must each be 'micro' or 'macro' (class 0 is the "
+                         f"no-expression class), got {names!r}")
+    return names
+
+
+def check_threshold(expression_threshold: float | None) -> float | None:
+    t = expression_threshold
+    if t is None:
+        return None
+    if isinstance(t, bool) or not isinstance(t, int | float) or not (0.0 <= t <= 1.0):
+        raise ValueError(f"expression_threshold must be None or in [0, 1], got {t!r}")
+    return float(t)
+
+
+def micro_max_frames(fps: float, micro_max_s: float = 0.5) -> int:
+    """Longest segment, in frames, that duration relabelling calls micro (15 at 30 fps)."""
+    return int(math.floor(micro_max_s * check_fps(fps) + 1e-9))
+
+
+def relabel_expression(length_frames: int, fps: float, micro_max_s: float = 0.5) -> str:
+    """Duration rule of step 4: "micro" when length <= micro_max_frames, else "macro"."""
+    return "micro" if length_frames <= micro_max_frames(fps, micro_max_s) else "macro"
+
+
+def label_of(probs_row: np.ndarray, expression_threshold: float | None = None) -> int:
+    """Label of one frame from its class probabilities (rule in the module docstring)."""
+    if expression_threshold is None:
+        return int(np.argmax(probs_row))
+    best = 1 + int(np.argmax(probs_row[1:]))
+    return best if probs_row[best] >= expression_threshold else 0
+
+
+def labels_from_probs(probs: np.ndarray,
+                      expression_threshold: float | None = None) -> np.ndarray:
+    """Per-frame labels of an (N, Q) probability array (same rule as :func:`label_of`)."""
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"probs must have shape (N, Q>=2), got {p.shape}")
+    t = check_threshold(expression_threshold)
+    if t is None:
+        return np.argmax(p, axis=1).astype(np.int64)
+    best = 1 + np.argmax(p[:, 1:], axis=1)
+    return np.where(p[np.arange(len(p)), best] >= t, best, 0).astype(np.int64)
+
+
+def frame_score(probs_row: np.ndarray, label: int, collapsed: bool) -> float:
+    """Score of one frame for a segment of merge label ``label`` (see module docstring)."""
+    if collapsed:
+        return float(np.sum(probs_row[1:]))
+    return float(probs_row[label])
+
+
+def _runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run-length encoding: (starts, inclusive ends, values)."""
+    n = len(labels)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change, [n])) - 1
+    return starts, ends, labels[starts]
+
+
+def fill_gaps(labels: np.ndarray, merge_gap_frames: int) -> np.ndarray:
+    """Step 2: give runs of <= G zeros between two runs of the same label that label."""
+    out = np.array(labels, dtype=np.int64, copy=True)
+    if merge_gap_frames <= 0:
+        return out
+    starts, ends, values = _runs(out)
+    for i in range(1, len(values) - 1):
+        if (values[i] == 0 and values[i - 1] == values[i + 1]
+                and ends[i] - starts[i] + 1 <= merge_gap_frames):
+            out[starts[i]:ends[i] + 1] = values[i - 1]
+    return out
+
+
+def _check_labels(labels: Sequence[int] | np.ndarray, n_classes: int) -> np.ndarray:
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+        raise ValueError(f"labels must lie in [0, {n_classes - 1}], "
+                         f"got values in [{arr.min()}, {arr.max()}]")
+    return arr
+
+
+def postprocess(labels: Sequence[int] | np.ndarray, fps: float,
+                config: PostprocessConfig = PostprocessConfig(),
+                class_names: Sequence[str] = DEFAULT_CLASS_NAMES,
+                probs: np.ndarray | None = None, frame_offset: int = 0) -> list[Segment]:
+    """Turn per-frame labels into expression segments (steps 1-4 of the module docstring).
+
+    ``frame_offset`` is the video frame of ``labels[0]`` (e.g. 2 for K=5 windows, whose first
+    middle frame is frame 2); segment frames are reported in video frames.
+    """
+    names = check_class_names(class_names)
+    fps = check_fps(fps)
+    if not isinstance(config, PostprocessConfig):
+        raise TypeError(f"config must be a PostprocessConfig, got {type(config).__name__}")
+    if isinstance(frame_offset, bool) or not isinstance(frame_offset, int | np.integer) or (
+            frame_offset < 0):
+        raise ValueError(f"frame_offset must be an int >= 0, got {frame_offset!r}")
+    frame_offset = int(frame_offset)
+    arr = _check_labels(labels, len(names))
+    p: np.ndarray | None = None
+    if probs is not None:
+        p = np.asarray(probs, dtype=np.float64)
+        if p.shape != (len(arr), len(names)):
+            raise ValueError(f"probs must have shape (len(labels), len(class_names)) = "
+                             f"{(len(arr), len(names))}, got {p.shape}")
+
+    collapsed = config.relabel_by_duration
+    merge_labels = np.where(arr > 0, WITH_EXPRESSION, 0) if collapsed else arr
+    filled = fill_gaps(merge_labels, config.merge_gap_frames)
+    segments: list[Segment] = []
+    for start, end, value in zip(*_runs(filled)):
+        start, end, value = int(start), int(end), int(value)
+        length = end - start + 1
+        if value == 0 or length < config.min_length_frames:
+            continue
+        if collapsed:
+            expression = relabel_expression(length, fps, config.micro_max_s)
+        else:
+            expression = names[value]
+        if p is None:
+            apex, peak, mean = (start + end) // 2, None, None
+        else:
+            seg = p[start:end + 1]
+            scores = seg[:, 1:].sum(axis=1) if collapsed else seg[:, value]
+            k = int(np.argmax(scores))
+            apex, peak, mean = start + k, float(scores[k]), float(np.mean(scores))
+        segments.append(Segment(onset=start + frame_offset, offset=end + frame_offset,
+                                apex=apex + frame_offset, expression=expression,
+                                peak_prob=peak, mean_prob=mean))
+    return segments
+
+
+def segments_to_intervals(segments: Iterable[Segment], subject: str,
+                          video: str) -> list[Interval]:
+    """Segments of one video as metric intervals (for :func:`realtime.metrics.score`)."""
+    return [Interval(subject, video, s.onset, s.offset, s.expression) for s in segments]

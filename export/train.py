@@ -1,0 +1,397 @@
+"""``python -m export train``: train STSNet_SW on face-crop caches, by subject-disjoint protocol.
+
+Protocols: ``loso`` (leave one subject out, the paper's), ``kfold`` (k folds by subject),
+``split`` (fixed held-out subjects) and ``all`` (one model on every subject, for shipping).
+Each fold writes ``RUN/<fold>/checkpoint.pt`` (with optimizer/scheduler/epoch state for
+``--resume``), ``RUN/<fold>/log.jsonl`` (loss, windows/s and validation F1 per epoch) and, for
+held-out folds, its spotted intervals; ``RUN/results.md`` / ``results.json`` pool the folds with
+the MEGC 2020 metric.
+
+Efficiency on a CPU: training runs on contiguous clips of ``--clip-frames`` frames; every frame of
+a clip passes the backbone once and all ``L - K + 1`` windows of the clip share those feature maps
+(``STSNetSW.forward_clips``). bfloat16 autocast and channels-last memory are used where the CPU
+supports them; CUDA is used when present.
+
+Class imbalance: clip centres are sampled so that each class (none/micro/macro) is drawn equally
+often (balanced sampling); the loss itself is unweighted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from export.checkpoint import load_checkpoint, save_checkpoint
+from export.model import ModelConfig, STSNetSW, build_model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training recipe. Defaults are the paper's (Sec. 3.2) plus the authors' augmentation."""
+
+    epochs: int = 30
+    lr: float = 1e-3
+    lr_min: float = 1e-8
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    clip_frames: int = 16  # L: frames per training clip (L - K + 1 windows share one pass)
+    batch_clips: int = 4
+    clips_per_epoch: int = 400  # sampled with balanced class centres
+    resize_px: int = 144  # authors' augmentation: resize to 144, random crop 128
+    flip: bool = True
+    photometric: bool = True  # brightness/contrast jitter per clip, noise per frame
+    bf16: bool = True  # bfloat16 autocast on CPU (and CUDA)
+    seed: int = 0
+    val_every: int = 0  # evaluate held-out videos every N epochs (0: only at the end)
+
+    def __post_init__(self) -> None:
+        checks = {"epochs": self.epochs >= 1, "lr": self.lr > 0, "lr_min": 0 <= self.lr_min,
+                  "batch_clips": self.batch_clips >= 1, "clips_per_epoch": self.clips_per_epoch >= 1,
+                  "clip_frames": self.clip_frames >= 5, "weight_decay": self.weight_decay >= 0,
+                  "momentum": 0 <= self.momentum < 1, "val_every": self.val_every >= 0}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid training settings: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}"
+                             " (epochs, batch_clips, clips_per_epoch >= 1; clip_frames >= 5; "
+                             "lr > 0; 0 <= momentum < 1)")
+
+
+@dataclass
+class TrainVideo:
+    """One video's cached face crops with per-frame labels (what training and evaluation read)."""
+
+    subject: str
+    video: str
+    crops: np.ndarray  # (N, S, S) uint8
+    valid: np.ndarray  # (N,) bool: a face was found
+    labels: np.ndarray  # (N,) int64 class indices
+    fps: float
+    annotations: tuple[Any, ...] = field(default_factory=tuple)
+
+
+# --------------------------------------------------------------------------- sampling
+
+def window_centres(video: TrainVideo, k: int) -> np.ndarray:
+    """Frames that can be a window's middle frame: all K frames of the window have a face."""
+    n = len(video.valid)
+    half = k // 2
+    if n < k:
+        return np.zeros(0, dtype=np.int64)
+    ok = np.convolve(video.valid.astype(np.int32), np.ones(k, dtype=np.int32), "valid") == k
+    return np.nonzero(ok)[0].astype(np.int64) + half
+
+
+class ClipSampler:
+    """Draws training clips whose centre classes are balanced (each class equally likely)."""
+
+    def __init__(self, videos: list[TrainVideo], model_cfg: ModelConfig, clip_frames: int,
+                 seed: int) -> None:
+        self.videos = videos
+        self.k = model_cfg.window
+        self.length = clip_frames
+        self.rng = np.random.default_rng(seed)
+        by_class: dict[int, list[tuple[int, int]]] = {}
+        for vi, v in enumerate(videos):
+            if len(v.valid) < clip_frames:
+                continue
+            for c in window_centres(v, clip_frames):
+                by_class.setdefault(int(v.labels[c]), []).append((vi, int(c)))
+        self.pools = {c: np.array(p, dtype=np.int64) for c, p in sorted(by_class.items()) if p}
+        if not self.pools:
+            raise ValueError(f"no clip of {clip_frames} consecutive face frames in the training "
+                             "videos; check the face-crop cache (valid masks) and --clip-frames")
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """One clip: crops (L, S, S) uint8 and per-window labels (L - K + 1,)."""
+        classes = list(self.pools)
+        c = classes[self.rng.integers(len(classes))]
+        vi, centre = self.pools[c][self.rng.integers(len(self.pools[c]))]
+        v = self.videos[vi]
+        start = int(centre) - self.length // 2
+        clip = v.crops[start:start + self.length]
+        half = self.k // 2
+        labels = v.labels[start + half:start + self.length - half]
+        return clip, labels
+
+
+def augment(clips: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """``(B, L, 1, S, S)`` in [0, 1]; one geometric/photometric draw per clip, time-consistent."""
+    b, length, _, s, _ = clips.shape
+    x = clips.reshape(b * length, 1, s, s)
+    if cfg.resize_px > s:
+        x = F.interpolate(x, size=(cfg.resize_px, cfg.resize_px), mode="bilinear",
+                          align_corners=False)
+        x = x.reshape(b, length, 1, cfg.resize_px, cfg.resize_px)
+        out = torch.empty_like(clips)
+        for i in range(b):
+            oy, ox = (int(t) for t in torch.randint(0, cfg.resize_px - s + 1, (2,), generator=gen))
+            out[i] = x[i, :, :, oy:oy + s, ox:ox + s]
+        x = out
+    else:
+        x = x.reshape(b, length, 1, s, s)
+    if cfg.flip:
+        flip = torch.rand(b, generator=gen) < 0.5
+        x = torch.where(flip.view(b, 1, 1, 1, 1), x.flip(-1), x)
+    if cfg.photometric:
+        gain = 1 + (torch.rand(b, 1, 1, 1, 1, generator=gen) - 0.5) * 0.4
+        bias = (torch.rand(b, 1, 1, 1, 1, generator=gen) - 0.5) * 0.2
+        noise = torch.randn(x.shape, generator=gen) * 0.01
+        x = (x * gain + bias + noise).clamp(0, 1)
+    return x
+
+
+# --------------------------------------------------------------------------- loop
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def train_one_epoch(model: STSNetSW, sampler: ClipSampler, optimizer: torch.optim.Optimizer,
+                    scheduler: Any, cfg: TrainConfig, device: torch.device,
+                    gen: torch.Generator, epoch: int, progress: bool = True) -> dict[str, float]:
+    model.train()
+    steps = max(1, cfg.clips_per_epoch // cfg.batch_clips)
+    total_loss = correct = seen = 0.0
+    t0 = time.perf_counter()
+    use_bf16 = cfg.bf16 and (device.type == "cuda" or _cpu_has_bf16())
+    for step in range(steps):
+        batch = [sampler.sample() for _ in range(cfg.batch_clips)]
+        clips = torch.from_numpy(np.stack([c for c, _ in batch])).float().div_(255).unsqueeze(2)
+        labels = torch.from_numpy(np.concatenate([lab for _, lab in batch])).long()
+        clips = augment(clips, cfg, gen).to(device)
+        labels = labels.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            logits, _ = model.forward_clips(clips)
+        loss = F.cross_entropy(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.item() * len(labels)
+        correct += float((logits.argmax(1) == labels).sum())
+        seen += len(labels)
+        if progress and (step % 10 == 9 or step == steps - 1):
+            rate = seen / (time.perf_counter() - t0)
+            print(f"\r  epoch {epoch:3d} step {step + 1:4d}/{steps} loss {total_loss / seen:.4f} "
+                  f"{rate:6.1f} windows/s", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    elapsed = time.perf_counter() - t0
+    return {"loss": total_loss / seen, "train_acc": correct / seen,
+            "windows_per_s": seen / elapsed, "lr": scheduler.get_last_lr()[0],
+            "epoch_s": elapsed}
+
+
+_BF16: bool | None = None
+
+
+def _cpu_has_bf16() -> bool:
+    """bfloat16 autocast only pays off with native bf16 matrix units (AVX512-BF16 / AMX)."""
+    global _BF16
+    if _BF16 is None:
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+            _BF16 = "avx512_bf16" in flags or "amx_bf16" in flags
+        except OSError:
+            _BF16 = False
+    return _BF16
+
+
+def fit(train_videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig,
+        out_dir: Path, device: torch.device, resume: bool = False,
+        val_videos: list[TrainVideo] | None = None, metadata: dict[str, Any] | None = None,
+        progress: bool = True) -> tuple[STSNetSW, list[dict[str, Any]]]:
+    """Train one model; checkpoint every epoch so ``resume`` continues where it stopped."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "checkpoint.pt"
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_cfg, seed=cfg.seed).to(device)
+    if device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, cfg.clips_per_epoch // cfg.batch_clips)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.lr_min)
+    sampler = ClipSampler(train_videos, model_cfg, cfg.clip_frames, cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    log: list[dict[str, Any]] = []
+    start_epoch = 1
+    if resume and ckpt_path.is_file():
+        ckpt = load_checkpoint(ckpt_path)
+        state = ckpt.get("train_state") or {}
+        if state.get("train_config") != asdict(cfg):
+            raise ValueError(f"{ckpt_path}: cannot resume, it was trained with different settings "
+                             f"{state.get('train_config')}")
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch = int(state["epoch"]) + 1
+        log = list(state.get("log", []))
+        sampler.rng = np.random.default_rng(cfg.seed + start_epoch)
+        gen.manual_seed(cfg.seed + start_epoch)
+        print(f"  resuming {ckpt_path} at epoch {start_epoch}", file=sys.stderr)
+    from export.evaluate_model import evaluate_videos
+
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        stats = train_one_epoch(model, sampler, optimizer, scheduler, cfg, device, gen, epoch,
+                                progress)
+        entry: dict[str, Any] = {"epoch": epoch, **stats}
+        last = epoch == cfg.epochs
+        if val_videos and (last or (cfg.val_every and epoch % cfg.val_every == 0)):
+            report = evaluate_videos(model, val_videos, device=device)
+            entry["val_f1"] = report["scores"]["merging"]["overall"]["f1"]
+            entry["val"] = {k: v["overall"] for k, v in report["scores"].items()}
+        log.append(entry)
+        print(f"  epoch {epoch}: " + json.dumps({k: (round(v, 5) if isinstance(v, float) else v)
+                                                 for k, v in entry.items() if k != "val"}),
+              file=sys.stderr, flush=True)
+        with open(out_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(entry) + "\n")
+        save_checkpoint(ckpt_path, model, metadata={**(metadata or {}), "epochs_done": epoch},
+                        train_state={"optimizer": optimizer.state_dict(),
+                                     "scheduler": scheduler.state_dict(), "epoch": epoch,
+                                     "train_config": asdict(cfg), "log": log})
+    model.eval()
+    return model, log
+
+
+# --------------------------------------------------------------------------- protocols
+
+def make_folds(subjects: list[str], protocol: str, folds: int = 4,
+               test_subjects: list[str] | None = None, seed: int = 0) -> list[tuple[str, list[str]]]:
+    """``[(fold_name, held_out_subjects), ...]``; ``all`` gives one fold with nothing held out."""
+    subjects = sorted(set(subjects))
+    if protocol == "loso":
+        return [(f"loso_{s}", [s]) for s in subjects]
+    if protocol == "kfold":
+        if not 2 <= folds <= len(subjects):
+            raise ValueError(f"--folds must be in [2, {len(subjects)}] (number of subjects), "
+                             f"got {folds}")
+        order = subjects[:]
+        random.Random(seed).shuffle(order)
+        return [(f"fold{i + 1}", sorted(order[i::folds])) for i in range(folds)]
+    if protocol == "split":
+        unknown = sorted(set(test_subjects or []) - set(subjects))
+        if not test_subjects or unknown:
+            raise ValueError(f"--test-subjects must name known subjects {subjects}; "
+                             f"unknown: {unknown}")
+        return [("split", sorted(test_subjects))]
+    if protocol == "all":
+        return [("all", [])]
+    raise ValueError(f"unknown protocol {protocol!r}; valid: loso, kfold, split, all")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    parser.add_argument("--data", required=True, type=Path, help="dataset root")
+    parser.add_argument("--format", default="auto", choices=["auto", "casme2", "samm", "generic"])
+    parser.add_argument("--cache", type=Path, default=Path("cache"),
+                        help="face-crop cache folder (filled by preprocessing as needed)")
+    parser.add_argument("--out", required=True, type=Path, help="run folder")
+    parser.add_argument("--protocol", default="loso", choices=["loso", "kfold", "split", "all"])
+    parser.add_argument("--folds", type=int, default=4, help="number of folds for kfold")
+    parser.add_argument("--test-subjects", default="", help="comma list for --protocol split")
+    parser.add_argument("--classes", default="none,micro,macro",
+                        help="class order; 'none,micro' or 'none,macro' for a binary model")
+    parser.add_argument("--window", type=int, default=5, help="K")
+    parser.add_argument("--key-frames", type=int, default=3, help="M")
+    parser.add_argument("--final", action="store_true",
+                        help="also train a final model on all subjects after the folds")
+    parser.add_argument("--only-folds", default="", help="comma list of fold names to run")
+    for name in ("epochs", "lr", "lr_min", "momentum", "weight_decay", "clip_frames",
+                 "batch_clips", "clips_per_epoch", "seed", "val_every"):
+        parser.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)),
+                            default=getattr(d, name))
+    parser.add_argument("--no-bf16", action="store_true", help="train in float32")
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--resume", action="store_true", help="continue unfinished folds")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from export.evaluate_model import evaluate_videos, load_videos, write_report
+
+    try:
+        cfg = TrainConfig(epochs=args.epochs, lr=args.lr, lr_min=args.lr_min,
+                          momentum=args.momentum, weight_decay=args.weight_decay,
+                          clip_frames=args.clip_frames, batch_clips=args.batch_clips,
+                          clips_per_epoch=args.clips_per_epoch, seed=args.seed,
+                          val_every=args.val_every, bf16=not args.no_bf16,
+                          flip=not args.no_augment, photometric=not args.no_augment,
+                          resize_px=128 if args.no_augment else 144)
+        model_cfg = ModelConfig(window=args.window, key_frames=args.key_frames,
+                                class_names=tuple(c.strip() for c in args.classes.split(",")))
+        device = pick_device(args.device)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        videos, dataset_info = load_videos(args.data, args.format, args.cache, model_cfg)
+        subjects = sorted({v.subject for v in videos})
+        folds = make_folds(subjects, args.protocol, args.folds,
+                           [s for s in args.test_subjects.split(",") if s], args.seed)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.final and args.protocol != "all":
+        folds.append(("all", []))
+    if args.only_folds:
+        wanted = set(args.only_folds.split(","))
+        folds = [f for f in folds if f[0] in wanted]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "run.json").write_text(json.dumps(
+        {"argv": sys.argv, "train_config": asdict(cfg), "model_config": model_cfg.to_dict(),
+         "dataset": dataset_info, "folds": folds, "device": str(device)}, indent=2))
+    print(f"{len(videos)} videos, {len(subjects)} subjects, {len(folds)} fold(s), device {device}",
+          file=sys.stderr)
+    held_out_reports = []
+    for name, test_subjects in folds:
+        train_v = [v for v in videos if v.subject not in test_subjects]
+        test_v = [v for v in videos if v.subject in test_subjects]
+        print(f"fold {name}: train on {len(train_v)} videos, hold out {test_subjects}",
+              file=sys.stderr)
+        meta = {"dataset": dataset_info, "protocol": args.protocol, "fold": name,
+                "held_out_subjects": test_subjects, "train_config": asdict(cfg)}
+        t0 = time.perf_counter()
+        model, log = fit(train_v, model_cfg, cfg, args.out / name, device, resume=args.resume,
+                         val_videos=None, metadata=meta, progress=not args.quiet)
+        if test_v:
+            report = evaluate_videos(model, test_v, device=device)
+            report["fold"] = name
+            write_report(report, args.out / name)
+            held_out_reports.append(report)
+            print(f"fold {name}: held-out F1 (merging) "
+                  f"{report['scores']['merging']['overall']['f1']:.4f} "
+                  f"in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    if held_out_reports:
+        from export.evaluate_model import pool_reports
+
+        pooled = pool_reports(held_out_reports)
+        write_report(pooled, args.out)
+        print(pooled["table"])
+    return 0
+
+
+def cosine_lr(step: int, total: int, lr: float, lr_min: float) -> float:
+    """Closed form of the schedule (documentation/tests)."""
+    return lr_min + (lr - lr_min) * (1 + math.cos(math.pi * step / total)) / 2

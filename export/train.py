@@ -57,12 +57,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = {"epochs": self.epochs >= 1, "lr": self.lr > 0, "lr_min": 0 <= self.lr_min,
-                  "batch_clips": self.batch_clips >= 1, "clips_per_epoch": self.clips_per_epoch >= 1,
+                  "batch_clips": self.batch_clips >= 1,
+                  "clips_per_epoch": self.clips_per_epoch >= 1,
                   "clip_frames": self.clip_frames >= 5, "weight_decay": self.weight_decay >= 0,
                   "momentum": 0 <= self.momentum < 1, "val_every": self.val_every >= 0}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"invalid training settings: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}"
+            listed = ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
+            raise ValueError(f"invalid training settings: {listed}"
                              " (epochs, batch_clips, clips_per_epoch >= 1; clip_frames >= 5; "
                              "lr > 0; 0 <= momentum < 1)")
 
@@ -274,7 +276,8 @@ def fit(train_videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig
 # --------------------------------------------------------------------------- protocols
 
 def make_folds(subjects: list[str], protocol: str, folds: int = 4,
-               test_subjects: list[str] | None = None, seed: int = 0) -> list[tuple[str, list[str]]]:
+               test_subjects: list[str] | None = None,
+               seed: int = 0) -> list[tuple[str, list[str]]]:
     """``[(fold_name, held_out_subjects), ...]``; ``all`` gives one fold with nothing held out."""
     subjects = sorted(set(subjects))
     if protocol == "loso":

@@ -69,7 +69,8 @@ class ModelConfig:
                 f"{sorted(KNOWN_CLASS_NAMES)}, got {names!r}"
             )
         if not set(names) <= KNOWN_CLASS_NAMES:
-            raise ValueError(f"unknown class names {sorted(set(names) - KNOWN_CLASS_NAMES)}; "
+            raise ValueError(f"class_names has unknown names "
+                             f"{sorted(set(names) - KNOWN_CLASS_NAMES)}; "
                              f"valid: {sorted(KNOWN_CLASS_NAMES)}")
         if (not isinstance(self.crop_size, int) or self.crop_size < 64
                 or self.crop_size % BACKBONE_STRIDE):

@@ -399,6 +399,21 @@ class FaceCropper:
         self._face = face
         return self._emit(image, face, tracked)
 
+    def detect_faces(self, frame: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+        """Every face the detector sees in ``frame``, largest first, as (box, score).
+
+        Boxes are the detector's squared face boxes (no margin, no smoothing) in frame px.
+        Leaves the tracking state alone: for overlays and diagnostics.
+        """
+        if self._closed:
+            raise RuntimeError("FaceCropper is closed")
+        dets = sorted(self._detect(normalize_frame(frame)), key=lambda d: -d.area)
+        out = []
+        for d in dets:
+            x0, y0 = round(d.cx - d.side / 2), round(d.cy - d.side / 2)
+            out.append(((x0, y0, x0 + round(d.side), y0 + round(d.side)), d.score))
+        return out
+
     # -- detection and tracking ----------------------------------------------------------------
     def _detect(self, image: np.ndarray) -> list[_Detection]:
         h, w = image.shape[:2]

@@ -11,7 +11,10 @@ prediction) pair with IoU >= r is a candidate; candidates are taken greedily by 
 ties broken by the earlier ground-truth onset, then the earlier prediction onset, then the order
 in the input lists. A taken pair uses up both intervals, so each ground-truth interval is matched
 at most once and each prediction at most once. Unmatched predictions are false positives (FP),
-unmatched ground truth are false negatives (FN).
+unmatched ground truth are false negatives (FN). Greedy is not a maximum matching in general, but
+when neither the ground-truth intervals nor the predictions of a group overlap one another (the
+usual case; post-processed segments never do) and r >= 0.5, an interval has two candidates only
+in exact-half ties, and the choice cannot change the counts.
 
 Counts are pooled over all videos ("one particularly long video") per type, and the overall
 figures pool the macro and micro counts (Eq. 13-14). Precision = TP / (TP + FP),
@@ -233,43 +236,43 @@ def _cells(counts: Counts) -> list[str]:
             f"{counts.precision:.4f}", f"{counts.recall:.4f}", f"{counts.f1:.4f}"]
 
 
-def format_table(runs: SpottingScore | Mapping[str, SpottingScore]) -> str:
+def format_table(columns: SpottingScore | Mapping[str, SpottingScore]) -> str:
     """Markdown table in the shape of the paper's Table 2 (rates to 4 decimals).
 
     A single score gives columns Macro | Micro | Overall. A mapping of run names to scores
     (e.g. ``{"no merging": a, "merging": b, "duration relabel": c, "baseline": d}``) puts the
     runs side by side, three columns each, headed ``<name> Macro`` and so on, in mapping order.
     """
-    if isinstance(runs, SpottingScore):
-        named: list[tuple[str, SpottingScore]] = [("", runs)]
+    if isinstance(columns, SpottingScore):
+        named: list[tuple[str, SpottingScore]] = [("", columns)]
     else:
-        named = list(runs.items())
+        named = list(columns.items())
         if not named:
             raise ValueError("format_table needs at least one run")
     header = ["Metric"]
-    columns: list[list[str]] = []
+    cells: list[list[str]] = []
     for name, s in named:
         if not isinstance(s, SpottingScore):
             raise TypeError(f"run {name!r}: expected SpottingScore, got {type(s).__name__}")
         prefix = f"{name} " if name else ""
         for label, counts in (("Macro", s.macro), ("Micro", s.micro), ("Overall", s.overall)):
             header.append(f"{prefix}{label}".replace("|", "/"))
-            columns.append(_cells(counts))
+            cells.append(_cells(counts))
     lines = ["| " + " | ".join(header) + " |",
              "| --- |" + " ---: |" * (len(header) - 1)]
     for r, row_name in enumerate(TABLE_ROWS):
-        lines.append("| " + " | ".join([row_name] + [c[r] for c in columns]) + " |")
+        lines.append("| " + " | ".join([row_name] + [c[r] for c in cells]) + " |")
     return "\n".join(lines)
 
 
-def table_dict(runs: SpottingScore | Mapping[str, SpottingScore]) -> dict[str, Any]:
+def table_dict(columns: SpottingScore | Mapping[str, SpottingScore]) -> dict[str, Any]:
     """JSON-able form of :func:`format_table`: ``{run name: score.to_dict()}``.
 
     A single score is returned as its own ``to_dict()``.
     """
-    if isinstance(runs, SpottingScore):
-        return runs.to_dict()
-    return {name: s.to_dict() for name, s in runs.items()}
+    if isinstance(columns, SpottingScore):
+        return columns.to_dict()
+    return {name: s.to_dict() for name, s in columns.items()}
 
 
 # --------------------------------------------------------------------------- CSV files

@@ -29,8 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iou", type=float, default=0.5, metavar="R",
                         help="IoU threshold for a true positive, in (0, 1] (default 0.5, Eq. 8)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    # --- model mode: the options of `--checkpoint FILE --data DIR ...` are added here
-    # --- (by export.evaluate_model); run() hands over when args.checkpoint is set.
+    model = parser.add_argument_group("model on videos (run() hands over to export.evaluate_model)")
+    model.add_argument("--checkpoint", metavar="FILE", help="checkpoint to evaluate")
+    model.add_argument("--data", metavar="ROOT", help="dataset root (with --checkpoint)")
+    model.add_argument("--format", default="auto", choices=["auto", "casme2", "samm", "generic"])
+    model.add_argument("--cache", default="cache", metavar="DIR", help="face-crop cache folder")
+    model.add_argument("--subjects", default="", help="comma list: evaluate only these subjects")
+    model.add_argument("--onnx", metavar="DIR",
+                       help="run the exported graphs in DIR with ONNX Runtime instead of PyTorch")
+    model.add_argument("--out", metavar="DIR",
+                       help="write results.md/json, intervals CSVs and timeline PNGs here")
 
 
 def _fail(message: str) -> int:

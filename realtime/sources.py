@@ -1,0 +1,528 @@
+"""Frame sources of the live half: camera, video file, network stream, image folder, iterable.
+
+:func:`open_source` turns a spec into a :class:`Source`, an iterable of :class:`Frame`. Capture
+runs on its own thread behind a bounded queue, with an explicit policy:
+
+* live sources (camera, rtsp/http URL) drop the OLDEST queued frame when the consumer falls
+  behind, and count it in ``dropped_frames``: the consumer always gets recent frames. A drop
+  leaves a gap in the frame indices it sees (indices count frames as read), so a consumer that
+  needs consecutive frames can tell.
+* recorded sources (video file, image folder, iterable) are delivered completely, never dropped,
+  as fast as the consumer takes them, or paced at their own frame rate with ``realtime=True``.
+
+Reading never hangs: a source that delivers nothing for ``timeout_s`` raises
+:class:`SourceError` naming it, and opening (connection and first frame) is bounded by
+``timeout_s`` too; the consumer's own wait adds 0.5 s as a backstop for a read blocked inside
+OpenCV. Closing the source (explicitly, by ``with``, or by abandoning the iteration) stops and
+joins the capture thread, which releases the ``cv2.VideoCapture``. (A read still blocked inside
+OpenCV cannot be interrupted: then ``close`` waits ``timeout_s + 1`` s, logs a warning, and the
+thread releases the capture itself when that read returns; FFmpeg's read timeout bounds it.)
+
+Frames are BGR uint8; gray and 4-channel images are converted by
+:func:`realtime.face.normalize_frame`. Frames whose size changes mid-stream are passed through
+as they are (the face path starts afresh on a size change).
+
+Errors: problems with the source itself (missing, unreadable, empty, unreachable, stalled) raise
+:class:`SourceError`, a ``RuntimeError``; bad arguments (types, ranges) raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import cv2
+import numpy as np
+
+from realtime.face import normalize_frame
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")
+URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
+DEFAULT_FPS = 30.0
+_RETRY_S = 0.005  # pause between failed reads of a live source
+_GRACE_S = 0.5  # the consumer's backstop waits this much longer than the reader's own deadline
+
+
+class SourceError(RuntimeError):
+    """A source cannot be opened, has nothing to read, or stopped delivering. Names the source."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured frame.
+
+    index: 0-based, consecutive as read from the source (dropped frames leave gaps).
+    time_s: media time for recorded sources (container timestamp, else index / fps), capture
+        time since the source opened for live ones.
+    image: BGR uint8 HxWx3.
+    fps: the source's frame rate, as read from it or (live) estimated from capture times.
+    """
+
+    index: int
+    time_s: float
+    image: np.ndarray
+    fps: float
+
+
+def _mask_url(url: str) -> str:
+    """The URL without its password, fit for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _natural_key(path: Path) -> list[Any]:
+    """Sort key that puts img2 before img10 (datasets number frames without zero padding)."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def _sane_fps(value: float) -> bool:
+    return math.isfinite(value) and 0.0 < value < 10_000.0
+
+
+# -- readers: one per kind of source; each lives on the capture thread -------------------------
+
+class _Reader:
+    """Opens, reads and releases one source. ``read`` returns (image, media time s) or None."""
+
+    description = ""
+    is_live = False
+    fps = DEFAULT_FPS
+
+    def open(self) -> None:
+        """Open the source and check that it has a first frame; raise SourceError if not."""
+
+    def read(self, stop: threading.Event) -> tuple[np.ndarray, float | None] | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the source. Idempotent."""
+
+
+class _CaptureReader(_Reader):
+    """Camera, network stream or video file through ``cv2.VideoCapture``."""
+
+    def __init__(self, target: int | str, description: str, *, is_live: bool, is_url: bool,
+                 fps: float | None, timeout_s: float) -> None:
+        self._target = target
+        self.description = description
+        self.is_live = is_live
+        self._is_url = is_url
+        self._fps_override = fps
+        self._timeout_s = timeout_s
+        self._cap: Any = None
+        self._pending: np.ndarray | None = None
+        self._pending_time: float | None = None
+
+    def open(self) -> None:
+        deadline = time.monotonic() + self._timeout_s  # for opening and the first frame
+        ms = int(self._timeout_s * 1000)
+        if self._is_url:
+            self._cap = cv2.VideoCapture(self._target, cv2.CAP_FFMPEG,
+                                         [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms,
+                                          cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+        else:
+            self._cap = cv2.VideoCapture(self._target)
+        if not self._cap.isOpened():
+            if isinstance(self._target, int):
+                why = "absent, busy, or not accessible"
+            elif self._is_url:
+                why = "unreachable, refused, or not a video stream"
+            else:
+                why = "not a video that OpenCV can decode"
+            raise SourceError(f"cannot open {self.description}: {why}")
+        if self.is_live:
+            self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the device's own backlog short
+        reported = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if self._fps_override is not None:
+            self.fps = self._fps_override
+        elif _sane_fps(reported):
+            self.fps = reported
+        ok, image = self._cap.read()
+        if self.is_live:
+            while not ok and time.monotonic() < deadline:
+                time.sleep(_RETRY_S)
+                ok, image = self._cap.read()
+        if not ok or image is None:
+            what = "delivered no frame" if self.is_live else "has no frames"
+            raise SourceError(f"{self.description} {what}")
+        self._pending, self._pending_time = image, self._media_time()
+
+    def _media_time(self) -> float | None:
+        if self.is_live:
+            return None
+        ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
+        return ms / 1000.0 if math.isfinite(ms) else None
+
+    def read(self, stop: threading.Event) -> tuple[np.ndarray, float | None] | None:
+        if self._pending is not None:
+            image, self._pending = self._pending, None
+            return image, self._pending_time
+        ok, image = self._cap.read()
+        if not self.is_live:
+            return (image, self._media_time()) if ok and image is not None else None
+        deadline = time.monotonic() + self._timeout_s
+        while not ok or image is None:
+            if stop.is_set():
+                return None
+            if time.monotonic() > deadline:
+                raise SourceError(f"{self.description} stopped delivering frames "
+                                  f"(none for {self._timeout_s:g} s)")
+            time.sleep(_RETRY_S)
+            ok, image = self._cap.read()
+        return image, None
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class _FolderReader(_Reader):
+    """Images of one folder in natural name order (img2 before img10)."""
+
+    def __init__(self, folder: Path, fps: float | None, single: Path | None = None) -> None:
+        self._folder = folder
+        self.fps = fps if fps is not None else DEFAULT_FPS
+        if single is not None:
+            self._files = [single]
+            self.description = f"image {single}"
+        else:
+            self._files = sorted((p for p in folder.iterdir()
+                                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                                 key=_natural_key)
+            self.description = f"image folder {folder} ({len(self._files)} images)"
+        self._next = 0
+        self._first: np.ndarray | None = None
+
+    def open(self) -> None:
+        if not self._files:
+            raise SourceError(f"image folder {self._folder} has no images "
+                              f"({', '.join(IMAGE_SUFFIXES)})")
+        self._first = self._load()  # fail at open, not mid-iteration, if the first is bad
+
+    def _load(self) -> np.ndarray:
+        path = self._files[self._next]
+        self._next += 1
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SourceError(f"cannot read image {path} in {self.description}")
+        return image
+
+    def read(self, stop: threading.Event) -> tuple[np.ndarray, float | None] | None:
+        if self._first is not None:
+            image, self._first = self._first, None
+            return image, None
+        if self._next >= len(self._files):
+            return None
+        return self._load(), None
+
+
+class _IterableReader(_Reader):
+    """Frames from any Python iterable of numpy arrays."""
+
+    def __init__(self, frames: Iterable[Any], fps: float | None) -> None:
+        self._frames = frames
+        self._it: Iterator[Any] | None = None
+        self.fps = fps if fps is not None else DEFAULT_FPS
+        self.description = f"iterable of frames ({type(frames).__name__})"
+
+    def open(self) -> None:
+        self._it = iter(self._frames)
+
+    def read(self, stop: threading.Event) -> tuple[np.ndarray, float | None] | None:
+        assert self._it is not None
+        try:
+            return next(self._it), None
+        except StopIteration:
+            return None
+
+    def close(self) -> None:
+        close = getattr(self._it, "close", None)
+        if callable(close):
+            close()
+
+
+# -- the source --------------------------------------------------------------------------------
+
+_END = object()
+
+
+class Source:
+    """An opened source: iterate it for :class:`Frame` objects; close it (or use ``with``).
+
+    Iterate once. Leaving the loop early (``break``, an exception, dropping the iterator) closes
+    the source. Build it with :func:`open_source`.
+    """
+
+    def __init__(self, reader: _Reader, *, realtime: bool, queue_size: int,
+                 timeout_s: float) -> None:
+        self._reader = reader
+        self._realtime = realtime and not reader.is_live
+        self._queue_size = queue_size
+        self._timeout_s = timeout_s
+        self._queue: collections.deque[Any] = collections.deque()
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._opened = threading.Event()
+        self._reader_opened = False
+        self._error: BaseException | None = None
+        self._dropped = 0
+        self._read = 0
+        self._fps = reader.fps
+        self._closed = False
+        self._iterated = False
+        self._thread = threading.Thread(target=self._run, name=f"capture: {reader.description}",
+                                        daemon=True)
+
+    def _start(self) -> None:
+        """Start capture and wait until the source is open (bounded by timeout_s)."""
+        self._thread.start()
+        if not self._opened.wait(self._timeout_s + _GRACE_S):
+            self.close()
+            raise SourceError(f"cannot open {self._reader.description}: "
+                              f"no answer within {self._timeout_s:g} s")
+        if self._error is not None and not self._reader_opened:
+            error = self._error
+            self.close()
+            raise error
+
+    # -- public properties ---------------------------------------------------------------------
+    @property
+    def fps(self) -> float:
+        """Frame rate: read from the source, or estimated from capture times for live ones."""
+        return self._fps
+
+    @property
+    def is_live(self) -> bool:
+        return self._reader.is_live
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames read but dropped because the consumer was slow (live sources only)."""
+        return self._dropped
+
+    @property
+    def frames_read(self) -> int:
+        """Frames read from the source so far, delivered or dropped."""
+        return self._read
+
+    @property
+    def description(self) -> str:
+        return self._reader.description
+
+    def __repr__(self) -> str:
+        return f"<Source {self.description!r} live={self.is_live} read={self._read}>"
+
+    # -- capture thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        reader = self._reader
+        try:
+            try:
+                reader.open()
+            except BaseException as exc:
+                self._error = exc  # set before waking open_source, which raises it
+                self._opened.set()
+                raise
+            self._fps = reader.fps
+            self._reader_opened = True
+            self._opened.set()
+            start = time.monotonic()
+            first_media: float | None = None
+            last_time = -math.inf
+            stamps: collections.deque[float] = collections.deque(maxlen=30)
+            while not self._stop.is_set():
+                item = reader.read(self._stop)
+                if item is None:
+                    break
+                raw, media_s = item
+                index = self._read
+                try:
+                    image = normalize_frame(raw, name=f"frame {index} of {reader.description}")
+                except ValueError as exc:
+                    raise SourceError(str(exc)) from exc
+                if reader.is_live:
+                    time_s = time.monotonic() - start
+                    stamps.append(time_s)
+                    if len(stamps) >= 10 and stamps[-1] > stamps[0]:
+                        self._fps = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+                else:
+                    if media_s is not None and media_s >= 0 and media_s > last_time:
+                        time_s = media_s  # container timestamp
+                    else:
+                        time_s = index / self._fps
+                        if time_s <= last_time:
+                            time_s = last_time + 1.0 / self._fps
+                    if self._realtime:
+                        if first_media is None:
+                            first_media, start = time_s, time.monotonic()
+                        delay = start + (time_s - first_media) - time.monotonic()
+                        if delay > 0 and self._stop.wait(delay):
+                            break
+                last_time = time_s
+                self._read += 1
+                self._put(Frame(index=index, time_s=float(time_s), image=image, fps=self._fps))
+        except BaseException as exc:  # delivered to the consumer after the frames before it
+            self._error = exc
+        finally:
+            try:
+                reader.close()
+            except Exception:  # releasing must not hide the real outcome
+                log.exception("closing %s failed", reader.description)
+            with self._cond:
+                self._queue.append(_END)
+                self._cond.notify_all()
+
+    def _put(self, frame: Frame) -> None:
+        with self._cond:
+            if self._reader.is_live:
+                while len(self._queue) >= self._queue_size:
+                    self._queue.popleft()
+                    self._dropped += 1
+            else:
+                while len(self._queue) >= self._queue_size and not self._stop.is_set():
+                    self._cond.wait(0.1)
+            self._queue.append(frame)
+            self._cond.notify_all()
+
+    # -- consumer side -------------------------------------------------------------------------
+    def _wait_s(self) -> float:
+        """How long the consumer waits for one frame before calling the source stalled."""
+        if self._realtime:
+            return self._timeout_s + _GRACE_S + 2.0 / max(self._fps, 1e-3)
+        return self._timeout_s + _GRACE_S
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._closed:
+            raise SourceError(f"{self.description} is closed")
+        if self._iterated:
+            raise SourceError(f"{self.description} is already being iterated (iterate once)")
+        self._iterated = True
+        return self._frames()
+
+    def _frames(self) -> Iterator[Frame]:
+        try:
+            while True:
+                with self._cond:
+                    if not self._queue:
+                        self._cond.wait_for(lambda: bool(self._queue), self._wait_s())
+                    if not self._queue:
+                        raise SourceError(f"{self.description}: no frame for "
+                                          f"{self._wait_s():g} s (stalled)")
+                    item = self._queue.popleft()
+                    self._cond.notify_all()
+                if item is _END:
+                    if self._error is not None:
+                        raise self._error
+                    return
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop capture, join the thread (which releases the capture). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(self._timeout_s + 1.0)
+            if self._thread.is_alive():
+                log.warning("capture thread of %s still blocked in a read after %.1f s; "
+                            "it releases the source when that read returns",
+                            self.description, self._timeout_s + 1.0)
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def open_source(
+    spec: int | str | Path | Iterable[Any],
+    *,
+    realtime: bool = False,
+    queue_size: int = 4,
+    timeout_s: float = 5.0,
+    fps: float | None = None,
+) -> Source:
+    """Open a camera, video file, stream URL, image folder or iterable of frames.
+
+    spec: camera index (int or digit string), ``rtsp://``/``http(s)://``/``rtmp://`` URL, video
+        file path, folder of images (natural name order), or an iterable of numpy frames (a
+        list, a generator, an N x H x W x C array).
+    realtime: pace recorded sources at their own frame rate (live ones are real time anyway).
+    queue_size: frames buffered between the capture thread and the consumer, >= 1.
+    timeout_s: bound on opening and on waiting for a frame from a live source, > 0.
+    fps: frame rate of a folder or iterable (default 30); overrides the rate a file reports.
+    Raises SourceError when the source cannot be opened or has no frame.
+    """
+    if not isinstance(realtime, bool):
+        raise ValueError(f"realtime must be True or False, got {realtime!r}")
+    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
+        raise ValueError(f"queue_size must be an integer >= 1, got {queue_size!r}")
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) \
+            or not (0 < timeout_s < math.inf):
+        raise ValueError(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, int | float)
+                            or not _sane_fps(float(fps))):
+        raise ValueError(f"fps must be a number in (0, 10000), got {fps!r}")
+    fps_f = float(fps) if fps is not None else None
+    reader = _make_reader(spec, fps_f, float(timeout_s))
+    source = Source(reader, realtime=realtime, queue_size=queue_size, timeout_s=float(timeout_s))
+    source._start()
+    return source
+
+
+def _make_reader(spec: Any, fps: float | None, timeout_s: float) -> _Reader:
+    if isinstance(spec, bool):
+        raise ValueError(f"source spec must be a camera index, path, URL or iterable, got {spec!r}")
+    if isinstance(spec, int | np.integer) or (isinstance(spec, str) and spec.strip().isdigit()):
+        index = int(spec)
+        if index < 0:
+            raise ValueError(f"camera index must be >= 0, got {index}")
+        return _CaptureReader(index, f"camera {index}", is_live=True, is_url=False, fps=fps,
+                              timeout_s=timeout_s)
+    if isinstance(spec, str) and urlsplit(spec).scheme.lower() in URL_SCHEMES:
+        return _CaptureReader(spec, f"stream {_mask_url(spec)}", is_live=True, is_url=True,
+                              fps=fps, timeout_s=timeout_s)
+    if isinstance(spec, str | Path):
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            return _FolderReader(path, fps)
+        if not path.exists():
+            raise SourceError(f"no such video file or image folder: {path}")
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return _FolderReader(path.parent, fps, single=path)  # one still image
+        return _CaptureReader(str(path), f"video file {path}", is_live=False, is_url=False,
+                              fps=fps, timeout_s=timeout_s)
+    if isinstance(spec, np.ndarray):
+        if spec.ndim != 4:
+            raise ValueError(f"an array source must be N x H x W x C frames, got shape "
+                             f"{spec.shape}; pass a list for a single image or gray frames")
+        return _IterableReader(spec, fps)
+    if isinstance(spec, bytes) or not isinstance(spec, Iterable):
+        raise ValueError(f"source spec must be a camera index, path, URL or iterable of frames, "
+                         f"got {type(spec).__name__}")
+    return _IterableReader(spec, fps)

@@ -1,0 +1,452 @@
+"""The live spotter: frames in, expression events out (face crop -> engine -> online merger).
+
+One :class:`Spotter` follows one stream. Per frame (:meth:`Spotter.process`):
+
+1. the :class:`~realtime.face.FaceCropper` finds, follows and crops the face (the tracked face,
+   else the largest; ``multiple_faces`` says when there were more);
+2. the crop goes to the :class:`~realtime.engine.Engine`, which classifies the middle frame of
+   the last K consecutive crops (``(K - 1) // 2`` frames behind the newest); the media time
+   and index of that frame travel with it through the engine;
+3. the class probabilities of that frame feed the :class:`~realtime.merger.OnlineMerger`, which
+   returns the events confirmed now.
+
+Breaks: a frame without a usable crop (no face, face too small, invalid image), a gap in the
+frame indices (frames dropped by a live source) or a change of frame size ends the window: the
+engine's buffer empties and the open expression is closed and reported ``cut_short``. Windows
+never span non-adjacent frames.
+
+:meth:`Spotter.run` iterates a whole source. For a recorded source read as fast as possible it
+classifies runs of consecutive crops in batches (:meth:`Engine.run_batch`), which gives the same
+events as frame-by-frame processing, sooner in total and later for each frame.
+
+Torch-free.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from realtime.engine import Engine, EngineError, EngineTimings, StageTimer, WindowOutput
+from realtime.events import Event
+from realtime.face import (
+    FACE_STATUSES,
+    STATUS_NO_FACE,
+    FaceCropConfig,
+    FaceCropper,
+    FaceResult,
+)
+from realtime.merger import OnlineMerger
+from realtime.postprocess import PostprocessConfig, check_threshold, label_of
+from realtime.sources import Frame, Source, open_source
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+DEFAULT_BATCH_FRAMES = 32
+STATUS_INVALID = "invalid_frame"  # the frame itself was unusable (wrong dtype, NaN, empty)
+
+# Why a window broke before this frame (FrameOutput.break_reason).
+BREAK_NO_FACE = "no_face"
+BREAK_TOO_SMALL = "too_small"
+BREAK_GAP = "frame_gap"
+BREAK_SIZE = "size_change"
+BREAK_INVALID = "invalid_frame"
+
+
+@dataclass(frozen=True)
+class FrameOutput:
+    """What the spotter made of one frame.
+
+    index, time_s: the frame just processed.
+    face: the cropper's result (None when the frame was invalid).
+    face_status: one of realtime.face.FACE_STATUSES, or "invalid_frame".
+    classified_index, classified_time_s: the frame classified now (the middle frame of the
+        window that this frame completed; ``(K - 1) // 2`` frames earlier), None when no window
+        was complete.
+    probs: (Q,) class probabilities of the classified frame, None when none.
+    keyframe_scores: (K,) key-frame scores of that window, None when none.
+    label: class name of the classified frame (threshold rule applied), None when none.
+    open_expression: the expression the merger is currently inside ("micro", "macro",
+        "expression" while relabelling by duration), None when none.
+    events: events confirmed by this frame, in order.
+    break_reason: why the window broke at this frame (BREAK_*), None when it did not.
+    error: message for an invalid frame, else None.
+    face_ms, engine_ms: processing time of the two stages for this frame.
+    """
+
+    index: int
+    time_s: float
+    face: FaceResult | None
+    face_status: str
+    classified_index: int | None = None
+    classified_time_s: float | None = None
+    probs: np.ndarray | None = None
+    keyframe_scores: np.ndarray | None = None
+    label: str | None = None
+    open_expression: str | None = None
+    events: tuple[Event, ...] = ()
+    break_reason: str | None = None
+    error: str | None = None
+    face_ms: float = 0.0
+    engine_ms: float = 0.0
+
+    @property
+    def box(self) -> tuple[int, int, int, int] | None:
+        return None if self.face is None else self.face.box
+
+    @property
+    def multiple_faces(self) -> bool:
+        return self.face is not None and self.face.multiple_faces
+
+    @property
+    def num_faces(self) -> int:
+        return 0 if self.face is None else self.face.num_faces
+
+    @property
+    def has_crop(self) -> bool:
+        return self.face is not None and self.face.crop is not None
+
+
+@dataclass
+class SpotterStats:
+    """Counters of one spotter since construction (bounded: no per-frame lists)."""
+
+    frames: int = 0
+    classified: int = 0
+    breaks: int = 0
+    events: int = 0
+    onsets: int = 0
+    segments: int = 0
+    cut_short: int = 0
+    multiple_faces_frames: int = 0
+    first_error: str | None = None
+    face_status: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys((*FACE_STATUSES, STATUS_INVALID), 0))
+    face: StageTimer = field(default_factory=lambda: StageTimer("face"))
+    started_s: float | None = None  # perf_counter at the first frame
+    last_s: float | None = None  # perf_counter after the last frame
+
+    def count_events(self, events: Iterable[Event]) -> None:
+        for e in events:
+            self.events += 1
+            if e.kind == "onset":
+                self.onsets += 1
+            else:
+                self.segments += 1
+                self.cut_short += int(e.cut_short)
+
+    @property
+    def elapsed_s(self) -> float:
+        if self.started_s is None or self.last_s is None:
+            return 0.0
+        return self.last_s - self.started_s
+
+    @property
+    def processing_fps(self) -> float:
+        """Frames processed per second of wall time."""
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+
+
+class Spotter:
+    """Face cropper + ONNX engine + online merger for one stream.
+
+    weights_dir: folder of the exported graphs (``python -m export onnx``).
+    provider, mode, threads: see :class:`realtime.engine.Engine`.
+    face_config: face cropping settings; its crop_size must equal the graphs' crop size.
+    postprocess: merging / minimum length / duration relabelling (shared with offline use).
+    threshold: None for argmax labels, else the expression probability threshold in [0, 1].
+    source_name: copied into every event's ``source`` field (None: left out).
+    engine: an already built engine to use instead of opening ``weights_dir``.
+    """
+
+    def __init__(self, weights_dir: str | Path = DEFAULT_WEIGHTS, provider: str = "auto",
+                 mode: str = "cached", face_config: FaceCropConfig | None = None,
+                 postprocess: PostprocessConfig | None = None, threshold: float | None = None,
+                 *, threads: int | None = None, source_name: str | None = None,
+                 engine: Engine | None = None) -> None:
+        self.face_config = face_config if face_config is not None else FaceCropConfig()
+        if not isinstance(self.face_config, FaceCropConfig):
+            raise ValueError(f"face_config must be a FaceCropConfig, "
+                             f"got {type(face_config).__name__}")
+        self.postprocess = postprocess if postprocess is not None else PostprocessConfig()
+        if not isinstance(self.postprocess, PostprocessConfig):
+            raise ValueError(f"postprocess must be a PostprocessConfig, "
+                             f"got {type(postprocess).__name__}")
+        self.threshold = check_threshold(threshold)
+        self.source_name = source_name
+        self.weights_dir = Path(weights_dir)
+        if engine is None:
+            try:
+                engine = Engine(self.weights_dir, provider=provider, mode=mode, threads=threads)
+            except EngineError as exc:
+                if self.weights_dir == DEFAULT_WEIGHTS and not (
+                        DEFAULT_WEIGHTS / "backbone.onnx").is_file():
+                    raise EngineError(f"no trained graphs in the default weights folder "
+                                      f"{DEFAULT_WEIGHTS} yet ({exc}); pass --weights DIR "
+                                      "(Python: weights_dir=...)") from None
+                raise
+        self.engine = engine
+        if self.face_config.crop_size != engine.crop_size:
+            raise ValueError(f"face_config.crop_size is {self.face_config.crop_size} but the "
+                             f"graphs in {engine.graph_dir} take {engine.crop_size} px crops")
+        self.class_names = engine.class_names
+        self.cropper = FaceCropper(self.face_config)
+        self.stats = SpotterStats()
+        self._merger: OnlineMerger | None = None
+        self._fps: float | None = None
+        self._last_index: int | None = None
+        self._last_shape: tuple[int, int] | None = None
+        # Batch mode: consecutive crops waiting for classification, with K - 1 crops of context.
+        self._pending_crops: list[np.ndarray] = []
+        self._pending_tags: list[tuple[int, float]] = []
+        self._context = 0  # leading entries of the pending lists that were classified already
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def merger(self) -> OnlineMerger | None:
+        """The merger (created at the first frame, when the frame rate is known)."""
+        return self._merger
+
+    @property
+    def timings(self) -> EngineTimings:
+        return self.engine.timings
+
+    def reset(self) -> None:
+        """Start afresh (new video): forget face, buffered frames and any open expression."""
+        self.cropper.reset()
+        self.engine.reset()
+        if self._merger is not None:
+            self._merger.reset()
+        self._merger = None
+        self._fps = None
+        self._last_index = None
+        self._last_shape = None
+        self._clear_pending()
+
+    def flush(self) -> list[Event]:
+        """End of stream (or face loss): classify what is pending, close the open expression
+        as ``cut_short`` and empty the window. Returns the events."""
+        events = self._run_pending()
+        events += self._break()
+        self.stats.count_events(events)
+        return events
+
+    def close(self) -> None:
+        """Release the face detector. The spotter is unusable afterwards."""
+        self.cropper.close()
+
+    def __enter__(self) -> Spotter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- per frame -----------------------------------------------------------------------------
+    def _ensure_merger(self, fps: float) -> OnlineMerger:
+        if self._merger is None:
+            if not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
+                fps = 30.0
+            self._fps = float(fps)
+            self._merger = OnlineMerger(self.class_names, self._fps, self.postprocess,
+                                        expression_threshold=self.threshold,
+                                        source=self.source_name)
+        return self._merger
+
+    def _break(self) -> list[Event]:
+        """Window break: empty the engine's buffer, close the open expression (cut short)."""
+        self.engine.reset()
+        self._clear_pending()
+        if self._merger is None:
+            return []
+        return self._merger.flush(cut_short=True)
+
+    def _face_step(self, frame: Frame) -> tuple[FaceResult | None, str, str | None, str | None]:
+        """Crop the face; returns (face, status, break_reason, error) and updates counters."""
+        if self.stats.started_s is None:
+            self.stats.started_s = time.perf_counter()
+        self.stats.frames += 1
+        index = int(frame.index)
+        gap = self._last_index is not None and index != self._last_index + 1
+        self._last_index = index
+        image = frame.image
+        shape = image.shape[:2] if isinstance(image, np.ndarray) and image.ndim >= 2 else None
+        resized = shape is not None and self._last_shape is not None and shape != self._last_shape
+        if shape is not None:
+            self._last_shape = shape
+        t0 = time.perf_counter()
+        try:
+            face: FaceResult | None = self.cropper.process(image)
+            error = None
+        except ValueError as exc:  # wrong dtype / NaN / empty: the frame, not the stream
+            face, error = None, f"frame {index}: {exc}"
+            if self.stats.first_error is None:
+                self.stats.first_error = error
+        self.stats.face.add((time.perf_counter() - t0) * 1e3)
+        status = STATUS_INVALID if face is None else face.status
+        self.stats.face_status[status] = self.stats.face_status.get(status, 0) + 1
+        if face is not None and face.multiple_faces:
+            self.stats.multiple_faces_frames += 1
+        reason = None
+        if face is None:
+            reason = BREAK_INVALID
+        elif face.crop is None:
+            reason = BREAK_NO_FACE if face.status == STATUS_NO_FACE else BREAK_TOO_SMALL
+        elif gap:
+            reason = BREAK_GAP
+        elif resized:
+            reason = BREAK_SIZE
+        return face, status, reason, error
+
+    def _classified(self, index: int, time_s: float, probs: np.ndarray) -> list[Event]:
+        assert self._merger is not None
+        self.stats.classified += 1
+        return self._merger.update(index, time_s, probs)
+
+    def process(self, frame: Frame) -> FrameOutput:
+        """Process one frame (frames in order). Returns what happened, events included."""
+        merger = self._ensure_merger(frame.fps)
+        face, status, reason, error = self._face_step(frame)
+        t0 = time.perf_counter()
+        events: list[Event] = []
+        if reason is not None:
+            had_window = self.engine.buffered > 0 or merger.state.open_label is not None
+            events += self._break()
+            if had_window:
+                self.stats.breaks += 1
+        out: WindowOutput | None = None
+        if face is not None and face.crop is not None:
+            out = self.engine.push(face.crop, tag=(int(frame.index), float(frame.time_s)))
+            if out is not None:
+                idx, t = out.tag
+                events += self._classified(idx, t, out.probs)
+        engine_ms = (time.perf_counter() - t0) * 1e3
+        self.stats.count_events(events)
+        self.stats.last_s = time.perf_counter()
+        label = None
+        if out is not None:
+            label = self.class_names[label_of(out.probs, self.threshold)]
+        return FrameOutput(
+            index=int(frame.index), time_s=float(frame.time_s), face=face, face_status=status,
+            classified_index=None if out is None else out.tag[0],
+            classified_time_s=None if out is None else out.tag[1],
+            probs=None if out is None else out.probs,
+            keyframe_scores=None if out is None else out.keyframe_scores,
+            label=label, open_expression=merger.state.open_label, events=tuple(events),
+            break_reason=reason, error=error, face_ms=self.stats.face.last_ms,
+            engine_ms=engine_ms)
+
+    # -- batch mode ----------------------------------------------------------------------------
+    def _clear_pending(self) -> None:
+        self._pending_crops.clear()
+        self._pending_tags.clear()
+        self._context = 0
+
+    def _run_pending(self) -> list[Event]:
+        """Classify the pending crops; keep the last K - 1 as context for the next batch."""
+        k = self.engine.window
+        n = len(self._pending_crops)
+        if n < k or n == self._context:
+            return []
+        result = self.engine.run_batch(np.stack(self._pending_crops))
+        events: list[Event] = []
+        # Row i is the window of crops i..i+K-1; rows already classified are skipped.
+        first_new = max(self._context - (k - 1), 0)
+        for i in range(first_new, len(result)):
+            idx, t = self._pending_tags[i + result.first_middle]
+            events += self._classified(idx, t, result.probs[i])
+        keep = k - 1
+        del self._pending_crops[:-keep]
+        del self._pending_tags[:-keep]
+        self._context = len(self._pending_crops)
+        return events
+
+    def _process_batched(self, frame: Frame, batch_frames: int) -> list[Event]:
+        """Batch-mode counterpart of :meth:`process`: same events, emitted per batch."""
+        self._ensure_merger(frame.fps)
+        face, _, reason, _ = self._face_step(frame)
+        events: list[Event] = []
+        if reason is not None:
+            events += self._run_pending()
+            merger = self._merger
+            had_window = bool(self._pending_crops) or (
+                merger is not None and merger.state.open_label is not None)
+            events += self._break()
+            if had_window:
+                self.stats.breaks += 1
+        if face is not None and face.crop is not None:
+            self._pending_crops.append(face.crop)
+            self._pending_tags.append((int(frame.index), float(frame.time_s)))
+            if len(self._pending_crops) - self._context >= batch_frames:
+                events += self._run_pending()
+        self.stats.count_events(events)
+        self.stats.last_s = time.perf_counter()
+        return events
+
+    # -- whole sources -------------------------------------------------------------------------
+    def run(self, source: Source | Iterable[Frame] | int | str | Path,
+            on_event: Callable[[Event], Any] | None = None, *,
+            on_frame: Callable[[Frame, FrameOutput], Any] | None = None,
+            batch_frames: int | None = None) -> Iterator[Event]:
+        """Spot expressions in a whole source; yields events as they are confirmed.
+
+        source: an opened :class:`~realtime.sources.Source`, any iterable of
+            :class:`~realtime.sources.Frame`, or a spec for :func:`~realtime.sources.open_source`
+            (opened here and closed at the end).
+        on_event: called with each event as well (iterate the result to drive the run, e.g.
+            ``for _ in spotter.run(src, on_event=print): pass``).
+        on_frame: called with each frame and its :class:`FrameOutput` (forces frame-by-frame
+            processing).
+        batch_frames: 1 = frame by frame; N > 1 = classify N crops per batch (same events,
+            emitted later); None = batches of 32 for a recorded source read as fast as possible
+            without ``on_frame``, else frame by frame.
+
+        At the end of the source the open expression is closed (cut short) and yielded.
+        If the consumer stops early, call :meth:`flush` for the events still open.
+        """
+        if batch_frames is not None and (isinstance(batch_frames, bool)
+                                         or not isinstance(batch_frames, int)
+                                         or not 1 <= batch_frames <= 4096):
+            raise ValueError(f"batch_frames must be None or an int in [1, 4096], "
+                             f"got {batch_frames!r}")
+        return self._run(source, on_event, on_frame, batch_frames)
+
+    def _run(self, source: Source | Iterable[Frame] | int | str | Path,
+             on_event: Callable[[Event], Any] | None,
+             on_frame: Callable[[Frame, FrameOutput], Any] | None,
+             batch_frames: int | None) -> Iterator[Event]:
+        opened = None
+        if not isinstance(source, Source) and (isinstance(source, int | str | Path)):
+            source = opened = open_source(source)
+        if batch_frames is None:
+            recorded = isinstance(source, Source) and not source.is_live and not getattr(
+                source, "realtime", getattr(source, "_realtime", False))
+            batch_frames = DEFAULT_BATCH_FRAMES if recorded and on_frame is None else 1
+        elif on_frame is not None:
+            batch_frames = 1
+        try:
+            for frame in source:
+                if batch_frames == 1:
+                    output = self.process(frame)
+                    if on_frame is not None:
+                        on_frame(frame, output)
+                    events: Iterable[Event] = output.events
+                else:
+                    events = self._process_batched(frame, batch_frames)
+                for event in events:
+                    if on_event is not None:
+                        on_event(event)
+                    yield event
+            for event in self.flush():
+                if on_event is not None:
+                    on_event(event)
+                yield event
+        finally:
+            if opened is not None:
+                opened.close()

@@ -188,6 +188,9 @@ def run(args: argparse.Namespace) -> int:
     # Quiet mediapipe/TFLite start-up logging unless the user asked for it.
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import cv2
+
+    cv2.setLogLevel(0)  # silent: OpenCV's own open/read warnings; our errors name the problem
     return _Run(args, sys.stdout, sys.stderr).execute()
 
 

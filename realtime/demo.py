@@ -26,9 +26,10 @@ class DemoClip:
     ground_truth: Path  # its intervals, CSV of subject,video,onset,offset,type
 
 
-def demo_clip(assets_dir: str | Path = ASSETS_DIR) -> DemoClip:
-    """Locate the demo clip and its ground truth; raise DemoMissingError naming what is absent."""
-    folder = Path(assets_dir)
+def demo_clip(assets_dir: str | Path | None = None) -> DemoClip:
+    """Locate the demo clip and its ground truth (in ``assets_dir``, default :data:`ASSETS_DIR`);
+    raise DemoMissingError naming what is absent."""
+    folder = Path(assets_dir) if assets_dir is not None else ASSETS_DIR
     clip = DemoClip(video=folder / DEMO_VIDEO.name, ground_truth=folder / DEMO_GROUND_TRUTH.name)
     missing = [p for p in (clip.video, clip.ground_truth) if not p.is_file()]
     if missing:

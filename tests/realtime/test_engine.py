@@ -1,0 +1,322 @@
+"""ONNX Runtime engine: tape index logic, streaming vs window vs batch parity, middle-frame
+bookkeeping, reset, providers, and refusal of missing, foreign or mixed graphs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime import contract as C
+from realtime.engine import Engine, EngineError, Tape, WindowOutput, cuda_problem
+
+K = 5  # window of the default model config (checked against the engine below)
+
+
+# ----------------------------------------------------------------------------------- Tape
+
+
+@pytest.mark.parametrize("window,capacity", [(1, 1), (3, 3), (5, 5), (5, 6), (5, 9), (5, 64)])
+def test_tape_window_slots_hold_the_last_frames_in_order(window: int, capacity: int) -> None:
+    """Simulate the storage: follow each advance() (and its rebase) and check the window."""
+    tape = Tape(window, capacity)
+    store: list[int | None] = [None] * capacity
+    for frame in range(3 * capacity + 7):
+        slot, rebase = tape.advance()
+        if rebase is not None:
+            src, n = rebase
+            assert n == min(frame, window - 1)
+            store[:n] = store[src:src + n]
+        assert 0 <= slot < capacity
+        store[slot] = frame
+        held = min(frame + 1, window)
+        assert tape.filled == held
+        assert [store[s] for s in tape.recent_slots()] == list(range(frame + 1 - held, frame + 1))
+        assert tape.ready == (frame + 1 >= window)
+        if tape.ready:
+            start = tape.window_start
+            assert store[start:start + window] == list(range(frame + 1 - window, frame + 1))
+
+
+def test_tape_rebases_once_per_capacity_minus_window_plus_one_frames() -> None:
+    tape = Tape(5, 12)
+    rebases = [i for i in range(100) if tape.advance()[1] is not None]
+    # First rebase when the 13th frame arrives, then every 12 - 4 = 8 frames.
+    assert rebases == list(range(12, 100, 8))
+
+
+def test_tape_reset_empties_and_restarts_at_slot_zero() -> None:
+    tape = Tape(5, 8)
+    for _ in range(6):
+        tape.advance()
+    assert tape.ready
+    tape.reset()
+    assert (tape.filled, tape.pushed, tape.ready) == (0, 0, False)
+    assert tape.advance() == (0, None)
+    assert tape.recent_slots() == [0]
+
+
+@pytest.mark.parametrize("window,capacity", [(0, 5), (5, 4), (True, 5), (5, 2.5)])
+def test_tape_rejects_bad_sizes(window, capacity) -> None:
+    with pytest.raises(ValueError, match="window|capacity"):
+        Tape(window, capacity)
+
+
+# ----------------------------------------------------------------------------------- engines
+
+
+@pytest.fixture(scope="module")
+def graphs(exported_graphs) -> Path:
+    return exported_graphs.out_dir
+
+
+@pytest.fixture(scope="module")
+def cached(graphs) -> Engine:
+    # A short tape so that streaming tests cross several rebases.
+    return Engine(graphs, provider="cpu", mode="cached", capacity=7)
+
+
+@pytest.fixture(scope="module")
+def windowed(graphs) -> Engine:
+    return Engine(graphs, provider="cpu", mode="window", capacity=6)
+
+
+@pytest.fixture(scope="module")
+def crops() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 256, (128, 128), dtype=np.uint8)
+    # Slowly changing frames (like a face) plus some noise, so windows differ.
+    frames = [np.clip(base.astype(int) + 6 * i + rng.integers(-20, 20, (128, 128)), 0, 255)
+              for i in range(23)]
+    return np.stack(frames).astype(np.uint8)
+
+
+def _stream(engine: Engine, crops: np.ndarray) -> list[WindowOutput | None]:
+    engine.reset()
+    return [engine.push(c, tag=i) for i, c in enumerate(crops)]
+
+
+def test_engine_reads_the_contract(cached: Engine) -> None:
+    assert cached.window == K
+    assert cached.crop_size == 128
+    assert cached.class_names[0] == "none"
+    assert cached.frames_behind == (K - 1) // 2
+    assert cached.provider == "cpu"
+
+
+def test_cached_window_and_batch_agree(cached: Engine, windowed: Engine,
+                                       crops: np.ndarray) -> None:
+    a = [o for o in _stream(cached, crops) if o is not None]
+    b = [o for o in _stream(windowed, crops) if o is not None]
+    batch_c = cached.run_batch(crops, batch=4)
+    batch_w = windowed.run_batch(crops, batch=3)
+    n = len(crops) - K + 1
+    assert len(a) == len(b) == len(batch_c) == len(batch_w) == n
+    pa = np.stack([o.probs for o in a])
+    pb = np.stack([o.probs for o in b])
+    for other in (pb, batch_c.probs, batch_w.probs):
+        np.testing.assert_allclose(pa, other, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(np.stack([o.keyframe_scores for o in a]),
+                               batch_w.keyframe_scores, atol=1e-5)
+    np.testing.assert_array_equal(np.stack([o.key_indices for o in a]), batch_c.key_indices)
+    # The test only means something if the windows really differ.
+    assert np.ptp(pa, axis=0).max() > 1e-4
+    assert np.allclose(pa.sum(axis=1), 1.0, atol=1e-5)
+    assert cached.rebases > 0 and windowed.rebases > 0
+
+
+def test_push_returns_the_middle_frame(cached: Engine, crops: np.ndarray) -> None:
+    outs = _stream(cached, crops[:9])
+    assert outs[:K - 1] == [None] * (K - 1)
+    for newest, out in enumerate(outs):
+        if out is None:
+            continue
+        assert out.frames_behind == (K - 1) // 2
+        assert out.tag == newest - (K - 1) // 2
+        assert out.position == newest - (K - 1) // 2
+        assert out.probs.shape == (len(cached.class_names),)
+        assert out.keyframe_scores.shape == (K,)
+        assert out.key_indices.shape == (cached.key_frames,)
+        assert list(out.key_indices) == sorted(out.key_indices)
+
+
+def test_results_are_copies_not_views_of_engine_buffers(cached: Engine,
+                                                        crops: np.ndarray) -> None:
+    outs = _stream(cached, crops[:8])
+    first = outs[K - 1]
+    assert first is not None
+    kept = first.probs.copy()
+    for c in crops[8:12]:
+        cached.push(c)
+    np.testing.assert_array_equal(first.probs, kept)
+
+
+def test_reset_breaks_the_window(cached: Engine, crops: np.ndarray) -> None:
+    cached.reset()
+    for c in crops[:7]:
+        cached.push(c)
+    cached.reset()
+    assert cached.buffered == 0
+    after = [cached.push(c, tag=i) for i, c in enumerate(crops[10:17])]
+    assert after[:K - 1] == [None] * (K - 1)
+    fresh = _stream(cached, crops[10:17])
+    for x, y in zip(after, fresh):
+        if x is None:
+            assert y is None
+        else:
+            assert y is not None and x.tag == y.tag
+            np.testing.assert_allclose(x.probs, y.probs, atol=1e-6)
+
+
+def test_run_batch_shapes_and_short_input(cached: Engine, crops: np.ndarray) -> None:
+    short = cached.run_batch(crops[:K - 1])
+    assert len(short) == 0 and short.probs.shape == (0, len(cached.class_names))
+    out = cached.run_batch(crops[:K])
+    assert len(out) == 1 and out.first_middle == (K - 1) // 2
+
+
+@pytest.mark.parametrize("bad", [np.zeros((64, 64), np.uint8), np.zeros((128, 128), np.float32),
+                                 np.zeros((128, 128, 3), np.uint8), [[0]]])
+def test_push_rejects_bad_crops(cached: Engine, bad) -> None:
+    with pytest.raises(ValueError, match="crop must be a \\(128, 128\\) uint8"):
+        cached.push(bad)
+
+
+def test_run_batch_rejects_bad_input(cached: Engine) -> None:
+    with pytest.raises(ValueError, match="crops must be"):
+        cached.run_batch(np.zeros((6, 64, 64), np.uint8))
+
+
+def test_timings_are_recorded(graphs, crops: np.ndarray) -> None:
+    engine = Engine(graphs, provider="cpu")
+    for c in crops[:8]:
+        engine.push(c)
+    t = engine.timings
+    assert t.backbone.items == 8 and t.head.items == 8 - K + 1 and t.push.items == 8
+    assert 0 < t.backbone.mean_ms < 10_000 and t.head.mean_ms > 0
+    assert t.to_dict()["backbone"]["p95_ms"] >= t.to_dict()["backbone"]["p50_ms"]
+
+
+def test_streaming_does_not_grow_python_memory(graphs, crops: np.ndarray) -> None:
+    engine = Engine(graphs, provider="cpu", capacity=8)
+    for c in crops:
+        engine.push(c)
+    tracemalloc.start()
+    try:
+        for c in crops:
+            engine.push(c)
+        before, _ = tracemalloc.get_traced_memory()
+        for _ in range(3):
+            for c in crops:
+                engine.push(c)
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Bounded sample windows of the timers may still fill; nothing per frame may pile up.
+    assert after - before < 200_000
+
+
+# ----------------------------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"provider": "gpu"}, "provider must be one of"),
+    ({"mode": "fast"}, "mode must be one of"),
+    ({"threads": 0}, "threads must be None or an int"),
+    ({"capacity": 3}, "capacity must be an int"),
+    ({"device_id": -1}, "device_id must be"),
+])
+def test_bad_settings_are_refused(graphs, kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        Engine(graphs, warmup=False, **kwargs)
+
+
+@pytest.mark.skipif(cuda_problem() is None, reason="a CUDA GPU is usable here")
+def test_auto_falls_back_to_cpu_and_says_why(graphs) -> None:
+    engine = Engine(graphs, provider="auto", warmup=False)
+    assert engine.provider == "cpu"
+    assert "CUDA not usable" in engine.provider_note
+    assert "provider=cpu" in engine.describe()
+
+
+@pytest.mark.skipif(cuda_problem() is None, reason="a CUDA GPU is usable here")
+def test_provider_cuda_without_gpu_is_a_clear_error(graphs) -> None:
+    with pytest.raises(EngineError, match="provider 'cuda' requested but CUDA is not usable"):
+        Engine(graphs, provider="cuda")
+
+
+@pytest.mark.skipif(cuda_problem() is not None, reason="no usable CUDA GPU")
+def test_cuda_streaming_matches_cpu(graphs, crops: np.ndarray) -> None:
+    gpu = Engine(graphs, provider="cuda", capacity=7)
+    cpu = Engine(graphs, provider="cpu")
+    assert gpu.provider == "cuda"
+    a = [o for o in _stream(gpu, crops) if o is not None]
+    b = [o for o in _stream(cpu, crops) if o is not None]
+    assert gpu.rebases > 0
+    np.testing.assert_allclose(np.stack([o.probs for o in a]),
+                               np.stack([o.probs for o in b]), atol=1e-3)
+    np.testing.assert_allclose(gpu.run_batch(crops).probs, cpu.run_batch(crops).probs,
+                               atol=1e-3)
+
+
+# ----------------------------------------------------------------------------------- graphs
+
+
+def _copy_graphs(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_missing_folder_and_files(tmp_path: Path, graphs: Path) -> None:
+    with pytest.raises(EngineError, match="graph folder not found.*python -m export onnx"):
+        Engine(tmp_path / "nowhere")
+    d = _copy_graphs(graphs, tmp_path / "g")
+    (d / "head.onnx").unlink()
+    with pytest.raises(EngineError, match="missing head.onnx"):
+        Engine(d, provider="cpu")
+    Engine(d, provider="cpu", mode="window", warmup=False)  # window mode needs no head.onnx
+
+
+def test_missing_weights_file_is_named(tmp_path: Path, graphs: Path) -> None:
+    d = _copy_graphs(graphs, tmp_path / "g")
+    (d / "stsnet_sw.weights").unlink()
+    with pytest.raises(C.ContractError, match="stsnet_sw.weights is missing"):
+        Engine(d, provider="cpu")
+
+
+def test_foreign_onnx_is_refused(tmp_path: Path, graphs: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    d = _copy_graphs(graphs, tmp_path / "g")
+    x = helper.make_tensor_value_info("frames", TensorProto.FLOAT, ["n", 1, 128, 128])
+    y = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["n", 1, 128, 128])
+    model = helper.make_model(helper.make_graph([helper.make_node("Identity", ["frames"],
+                                                                  ["features"])],
+                                                "foreign", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(d / "backbone.onnx"))
+    with pytest.raises(C.ContractError, match="foreign ONNX file"):
+        Engine(d, provider="cpu")
+    (d / "stsnet_sw.onnx").write_bytes(b"this is not onnx")
+    with pytest.raises(C.ContractError, match="not a loadable ONNX graph"):
+        Engine(d, provider="cpu", mode="window")
+
+
+def test_graphs_from_different_checkpoints_are_refused(tmp_path: Path, graphs: Path) -> None:
+    import onnx
+
+    d = _copy_graphs(graphs, tmp_path / "g")
+    head = onnx.load(str(d / "head.onnx"), load_external_data=False)
+    for prop in head.metadata_props:
+        if prop.key == C.CONTRACT_KEY:
+            doc = json.loads(prop.value)
+            doc["checkpoint_sha256"] = "0" * 64
+            prop.value = json.dumps(doc)
+    onnx.save(head, str(d / "head.onnx"))
+    with pytest.raises(C.ContractError, match="do not belong together.*checkpoint_sha256"):
+        Engine(d, provider="cpu")

@@ -184,8 +184,8 @@ def _au9(g: _Geom, s: str) -> list[Handles]:
     sign = SIDE_SIGN[s]
     lip = g.side_weights(UPPER_LIP_OUTER, s)
     inner_brow = list(BROW[s][3:5]) + list(BROW[s][8:10])
-    return [g.handles(NOSE_SIDES[s], (-sign * 0.012, -0.06), 0.1),
-            g.handles(UPPER_LIP_OUTER, (0.0, -0.025), 0.1, lip),
+    return [g.handles(NOSE_SIDES[s], (-sign * 0.015, -0.08), 0.1),
+            g.handles(UPPER_LIP_OUTER, (0.0, -0.04), 0.1, lip),
             g.handles(inner_brow, (0.0, 0.035), 0.12),
             g.pins(NOSE_BRIDGE[-3:], 0.08)]
 
@@ -194,7 +194,7 @@ def _au10(g: _Geom, s: str) -> list[Handles]:
     idx = UPPER_LIP_OUTER + UPPER_LIP_INNER
     u = np.abs(g.uv[list(idx), 0])
     centre = np.clip(1.0 - u / max(u.max(), 1e-6), 0.2, 1.0)
-    return [g.handles(idx, (0.0, -0.065), 0.1, centre * g.side_weights(idx, s)),
+    return [g.handles(idx, (0.0, -0.085), 0.1, centre * g.side_weights(idx, s)),
             g.pins(LOWER_LIP_OUTER + LOWER_LIP_INNER, 0.07)]
 
 
@@ -207,7 +207,7 @@ def _corner(g: _Geom, s: str, du: float, dv: float, sigma: float) -> list[Handle
 def _au12(g: _Geom, s: str) -> list[Handles]:
     cheek = g.region((0.3, 0.8), (0.45, 0.85), side=s,
                      exclude=NOSE_SIDES["R"] + NOSE_SIDES["L"])
-    return _corner(g, s, 0.10, -0.07, 0.15) + [
+    return _corner(g, s, 0.12, -0.085, 0.15) + [
         g.handles(cheek, (0.0, -0.025), 0.15), g.pins((0, 17, 13, 14), 0.08)]
 
 
@@ -216,7 +216,7 @@ def _au14(g: _Geom, s: str) -> list[Handles]:
 
 
 def _au15(g: _Geom, s: str) -> list[Handles]:
-    return _corner(g, s, 0.02, 0.075, 0.13) + [g.pins((0, 13), 0.08)]
+    return _corner(g, s, 0.025, 0.095, 0.13) + [g.pins((0, 13), 0.08)]
 
 
 def _au17(g: _Geom, s: str) -> list[Handles]:
@@ -224,8 +224,8 @@ def _au17(g: _Geom, s: str) -> list[Handles]:
     v = g.uv[lower, 1]
     lip_v = g.uv[list(LOWER_LIP_OUTER), 1].max()
     chin = [i for i, vv in zip(lower, v) if vv > lip_v + 0.12]
-    return [g.handles(chin, (0.0, -0.06), 0.18, g.side_weights(chin, s)),
-            g.handles(LOWER_LIP_OUTER, (0.0, -0.04), 0.1, g.side_weights(LOWER_LIP_OUTER, s)),
+    return [g.handles(chin, (0.0, -0.08), 0.18, g.side_weights(chin, s)),
+            g.handles(LOWER_LIP_OUTER, (0.0, -0.055), 0.1, g.side_weights(LOWER_LIP_OUTER, s)),
             g.pins(UPPER_LIP_INNER, 0.06)]
 
 
@@ -265,14 +265,9 @@ def _au26(g: _Geom, s: str) -> list[Handles]:
 
 
 def _blink(g: _Geom, s: str) -> list[Handles]:
-    """Upper lid slides down onto the lower lid; lid skin follows, lower lid stays."""
+    """Blink handles for inspection only: the field itself is built by :func:`blink_field`."""
     up, lo = g.pts(UPPER_LID[s]), g.pts(LOWER_LID[s])
-    close = (lo - up) * 0.92
-    duv = np.stack([close @ g.frame.u_axis, close @ g.frame.v_axis], axis=1) / g.iod
-    return [Handles(up, g.frame.to_px_vec(duv), 0.06 * g.iod),
-            g.handles(LID_CREASE[s], duv.mean(0) * 0.55, 0.08),
-            g.pins(BROW[s], 0.08),
-            Handles(lo + g.frame.v_axis * 0.05 * g.iod, np.zeros((len(lo), 2)), 0.04 * g.iod)]
+    return [Handles(up, lo - up, 0.05 * g.iod), Handles(lo, np.zeros_like(lo), 0.05 * g.iod)]
 
 
 ACTIONS: dict[str, tuple[str, Callable[[_Geom, str], list[Handles]]]] = {
@@ -327,6 +322,43 @@ def dense_backward_field(handles: list[Handles], amplitude: float, origin_px: np
     return (num / np.maximum(den, 1.0)).transpose(1, 2, 0).astype(np.float32)
 
 
+def blink_field(g: _Geom, side: str, amplitude: float, origin_px: np.ndarray,
+                shape: tuple[int, int]) -> np.ndarray:
+    """Backward field (h, w, 2) of an eyelid closed by ``amplitude`` (1 = fully closed).
+
+    The eyeball stays; the upper lid slides down over it. Between a line above the lid and the
+    lid's new position the lid skin is stretched down (a linear map along the face's vertical);
+    below the new lid position nothing moves, so the lid edge stays a sharp occlusion boundary,
+    which a smooth RBF field cannot give.
+    """
+    a = float(np.clip(amplitude, 0.0, 1.0))
+    out = np.zeros((shape[0], shape[1], 2), np.float32)
+    if a <= 0.0:
+        return out
+    up_uv = g.uv[list(UPPER_LID[side] + EYE_CORNERS[side])]
+    lo_uv = g.uv[list(LOWER_LID[side] + EYE_CORNERS[side])]
+    up_uv = up_uv[np.argsort(up_uv[:, 0])]
+    lo_uv = lo_uv[np.argsort(lo_uv[:, 0])]
+    u_min, u_max = max(up_uv[0, 0], lo_uv[0, 0]), min(up_uv[-1, 0], lo_uv[-1, 0])
+    h, w = shape
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    rel = np.stack([xs + origin_px[0], ys + origin_px[1]], -1) - g.frame.origin_px
+    uu = rel @ g.frame.u_axis / g.iod
+    vv = rel @ g.frame.v_axis / g.iod
+    inside_u = (uu > u_min) & (uu < u_max)
+    upper = np.interp(uu, up_uv[:, 0], up_uv[:, 1])
+    lower = np.interp(uu, lo_uv[:, 0], lo_uv[:, 1])
+    opening = np.maximum(lower - upper, 0.0)
+    lid = upper + a * opening  # where the lid edge is now
+    top = upper - np.maximum(1.3 * opening, 0.06)  # skin above this line does not move
+    band = inside_u & (vv >= top) & (vv <= lid) & (opening > 0)
+    src_v = top + (vv - top) * (upper - top) / np.maximum(lid - top, 1e-9)
+    dv = np.where(band, src_v - vv, 0.0) * g.iod
+    out[..., 0] = (dv * g.frame.v_axis[0]).astype(np.float32)
+    out[..., 1] = (dv * g.frame.v_axis[1]).astype(np.float32)
+    return out
+
+
 class FieldBank:
     """Lazily computed backward fields of one face, per (action, side) and amplitude level.
 
@@ -345,6 +377,7 @@ class FieldBank:
         y1 = int(min(h, np.ceil(lm[:, 1].max() + pad)))
         self.roi = (x0, y0, x1, y1)
         self._levels: dict[tuple[str, str], np.ndarray] = {}
+        self._blinks: dict[tuple[str, int], np.ndarray] = {}
 
     @property
     def iod_px(self) -> float:
@@ -356,6 +389,14 @@ class FieldBank:
         if side not in SIDES:
             raise ValueError(f"side {side!r}: must be one of {SIDES}")
         return ACTIONS[action][1](self.geom, side)
+
+    def _blink(self, side: str, amplitude: float) -> np.ndarray:
+        key = (side, int(round(float(np.clip(amplitude, 0.0, 1.0)) * 1000)))
+        if key not in self._blinks:
+            x0, y0, x1, y1 = self.roi
+            self._blinks[key] = blink_field(self.geom, side, key[1] / 1000.0,
+                                            np.array([x0, y0], np.float64), (y1 - y0, x1 - x0))
+        return self._blinks[key]
 
     def _stack(self, action: str, side: str) -> np.ndarray:
         key = (action, side)
@@ -369,6 +410,8 @@ class FieldBank:
 
     def field(self, action: str, side: str, amplitude: float) -> np.ndarray:
         """Backward field (h, w, 2) over the ROI at the given amplitude (1 = macro peak)."""
+        if action == "BLINK":
+            return self._blink(side, amplitude)
         stack = self._stack(action, side)
         a = float(amplitude)
         if a <= LEVELS[0]:

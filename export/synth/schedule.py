@@ -56,20 +56,22 @@ class PlanConfig:
     first_gap_s: tuple[float, float] = (0.8, 2.5)
     gap_s: tuple[float, float] = (1.2, 4.5)
     macro_duration_s: tuple[float, float] = (0.6, 3.6)
-    micro_amplitude: tuple[float, float] = (0.22, 0.45)
+    micro_amplitude: tuple[float, float] = (0.28, 0.5)
     macro_amplitude: tuple[float, float] = (0.75, 1.35)
     unilateral_micro: float = 0.3
     unilateral_macro: float = 0.1
     blink_rate_per_min: tuple[float, float] = (10.0, 22.0)
     head_rate_per_min: tuple[float, float] = (3.0, 8.0)
     light_rate_per_min: tuple[float, float] = (1.0, 4.0)
-    talk_rate_per_min: tuple[float, float] = (1.0, 3.0)
+    talk_fraction: float = 0.12  # share of event slots that are talking bouts, not expressions
     noise_sigma: tuple[float, float] = (1.0, 3.0)
     distractors: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.micro_fraction <= 1.0:
             raise ValueError(f"micro_fraction={self.micro_fraction}: must be in [0, 1]")
+        if not 0.0 <= self.talk_fraction < 1.0:
+            raise ValueError(f"talk_fraction={self.talk_fraction}: must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -151,15 +153,16 @@ def macro_frame_range(fps: float) -> tuple[int, int]:
 def plan_video(rng: np.random.Generator, num_frames: int, fps: float,
                cfg: PlanConfig = PlanConfig()) -> VideoPlan:
     """Draw one video's expressions and distractors."""
-    expressions = _plan_expressions(rng, num_frames, fps, cfg)
+    expressions, talks = _plan_slots(rng, num_frames, fps, cfg)
     distractors: list[Distractor] = []
     drift: dict[str, tuple[float, ...]] = {}
     noise = 0.0
     if cfg.distractors:
-        distractors = _plan_distractors(rng, num_frames, fps, cfg, expressions)
+        distractors = _plan_distractors(rng, num_frames, fps, cfg, expressions) + talks
+        distractors.sort(key=lambda d: (d.start, d.kind))
         drift = {
             # three slow sinusoids per channel: (amplitude, period_s, phase) flattened
-            "tx_px": _drift(rng, 2.5), "ty_px": _drift(rng, 1.8), "rot_deg": _drift(rng, 0.8),
+            "tx_px": _drift(rng, 2.0), "ty_px": _drift(rng, 1.5), "rot_deg": _drift(rng, 0.7),
             "gain": _drift(rng, 0.03),
         }
         noise = float(rng.uniform(*cfg.noise_sigma))
@@ -194,13 +197,36 @@ def _pick_aus(rng: np.random.Generator, protos, amp_range, unilateral: float):
     return name, tuple(out)
 
 
-def _plan_expressions(rng, num_frames, fps, cfg) -> list[Expression]:
+def _plan_slots(rng, num_frames, fps, cfg) -> tuple[list[Expression], list[Distractor]]:
+    """Expressions (and talking bouts, which take an expression's slot) one after another.
+
+    The micro/macro choice is steered towards ``micro_fraction`` within each video, so that
+    every video of a reasonable length holds both kinds.
+    """
     out: list[Expression] = []
+    talks: list[Distractor] = []
     mic_lo, mic_hi = micro_frame_range(fps)
     mac_lo, mac_hi = macro_frame_range(fps)
     n = int(round(rng.uniform(*cfg.first_gap_s) * fps))
+    n_micro = 0
     while True:
-        micro = rng.random() < cfg.micro_fraction
+        if cfg.distractors and rng.random() < cfg.talk_fraction:
+            length = int(round(rng.uniform(1.0, 3.5) * fps))
+            if n + length + int(0.5 * fps) > num_frames:
+                break
+            talks.append(Distractor("talk", n, n + length - 1, {
+                "freq_hz": round(float(rng.uniform(3.0, 5.5)), 3),
+                "jaw": round(float(rng.uniform(0.12, 0.3)), 4),
+                "lips": round(float(rng.uniform(0.2, 0.5)), 4),
+                "round": round(float(rng.uniform(0.0, 0.4)), 4),
+                "phase": round(float(rng.uniform(0, 2 * math.pi)), 4)}))
+            n += length + int(round(rng.uniform(*cfg.gap_s) * fps))
+            continue
+        deficit = cfg.micro_fraction * (len(out) + 1) - n_micro
+        p_micro = float(np.clip(cfg.micro_fraction + 0.5 * (deficit - cfg.micro_fraction), 0, 1))
+        if cfg.micro_fraction in (0.0, 1.0):
+            p_micro = cfg.micro_fraction
+        micro = rng.random() < p_micro
         if micro:
             length = int(rng.integers(mic_lo, mic_hi + 1))
             name, aus = _pick_aus(rng, MICRO_PROTOTYPES, cfg.micro_amplitude,
@@ -221,8 +247,9 @@ def _plan_expressions(rng, num_frames, fps, cfg) -> list[Expression]:
         a0 = onset + rise - 1
         a1 = min(a0 + hold, offset - 1)
         out.append(Expression(MICRO if micro else MACRO, name, aus, onset, a0, a1, offset))
+        n_micro += micro
         n = offset + 1 + int(round(rng.uniform(*cfg.gap_s) * fps))
-    return out
+    return out, talks
 
 
 def _poisson_starts(rng, num_frames, fps, rate_per_min, min_gap_s) -> list[int]:
@@ -237,7 +264,6 @@ def _poisson_starts(rng, num_frames, fps, rate_per_min, min_gap_s) -> list[int]:
 def _plan_distractors(rng, num_frames, fps, cfg, expressions) -> list[Distractor]:
     guard = int(round(0.2 * fps))
     micro_zones = [(e.onset - guard, e.offset + guard) for e in expressions if e.kind == MICRO]
-    expr_zones = [(e.onset - guard, e.offset + guard) for e in expressions]
 
     def free(a: int, b: int, zones) -> bool:
         return b < num_frames and all(b < z0 or a > z1 for z0, z1 in zones)
@@ -270,15 +296,6 @@ def _plan_distractors(rng, num_frames, fps, cfg, expressions) -> list[Distractor
                 "grad_x": round(float(rng.normal(0, 0.05)), 4),
                 "grad_y": round(float(rng.normal(0, 0.03)), 4),
                 "returns": float(rng.random() < 0.4)}))
-    for s in _poisson_starts(rng, num_frames, fps, cfg.talk_rate_per_min, 3.0):
-        length = int(round(rng.uniform(1.0, 3.5) * fps))
-        if free(s, s + length - 1, expr_zones):
-            out.append(Distractor("talk", s, s + length - 1, {
-                "freq_hz": round(float(rng.uniform(3.0, 5.5)), 3),
-                "jaw": round(float(rng.uniform(0.12, 0.3)), 4),
-                "lips": round(float(rng.uniform(0.2, 0.5)), 4),
-                "round": round(float(rng.uniform(0.0, 0.4)), 4),
-                "phase": round(float(rng.uniform(0, 2 * math.pi)), 4)}))
     out.sort(key=lambda d: (d.start, d.kind))
     return out
 

@@ -54,7 +54,7 @@ def draw_face_box(image: np.ndarray, box: Sequence[int], status: str = "ok") -> 
     x0, y0, x1, y1 = (int(v) for v in box)
     color = STATUS_COLORS.get(status, (0, 200, 0))
     thick = max(1, round(2 * _scale(image)))
-    cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), color, thick, cv2.LINE_AA)
+    cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), color, thick, cv2.LINE_8)
     if status != "ok":
         _text(image, status.replace("_", " "), (max(x0, 2), max(y0 - 6, 14)), _scale(image),
               color)

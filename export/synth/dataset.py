@@ -333,11 +333,17 @@ def make_demo_clip(out_path: str | Path, seed: int = 0, duration_s: float = 18.0
     if out_path.suffix.lower() != ".mp4":
         raise ValueError(f"demo clip {out_path}: must end in .mp4")
     faces = find_faces([str(portrait)] if portrait else [str(p) for p in builtin_portraits()])
-    rng = _rng(seed, 4242)
     ident = place_identity(faces[0], "demo", width_px, height_px,
                            Variant(face_frac=0.55))
-    plan_cfg = PlanConfig(micro_fraction=0.45, gap_s=(1.0, 2.5))
-    plan = plan_video(rng, int(round(cfg.seconds * fps)), fps, plan_cfg)
+    plan_cfg = PlanConfig(micro_fraction=0.45, first_gap_s=(0.8, 1.5), gap_s=(0.8, 2.2),
+                          talk_fraction=0.08)
+    for attempt in range(100):  # first draw (from this seed) showing both kinds and a blink
+        rng = _rng(seed, 4242, attempt)
+        plan = plan_video(rng, int(round(cfg.seconds * fps)), fps, plan_cfg)
+        kinds = [e.kind for e in plan.expressions]
+        if (kinds.count(MICRO) >= 2 and kinds.count(MACRO) >= 2
+                and any(d.kind == "blink" for d in plan.distractors)):
+            break
     renderer = Renderer(ident, plan, noise_seed=int(rng.integers(2**31)))
     write_video(out_path, renderer, fps)
     ann = out_path.with_suffix(".csv")

@@ -207,6 +207,7 @@ class _Run:
         self.video: VideoSink | None = None
         self.overlay: Any = None
         self.segments: list[Any] = []
+        self.keep_segments = False
         self._fps_ema = 0.0
         self._last_t: float | None = None
 
@@ -219,8 +220,8 @@ class _Run:
             self.out.flush()
         for sink in self.sinks:
             sink.write(event)
-        if event.kind == "segment":
-            self.segments.append(event)
+        if event.kind == "segment" and self.keep_segments:
+            self.segments.append(event)  # only to score against ground truth
 
     def on_frame(self, frame: Any, output: Any) -> None:
         if self.video is None:
@@ -276,6 +277,7 @@ class _Run:
                     self.say(f"no --source: running the built-in demo clip {clip.video}")
             if gt_path is not None:
                 gt = ground_truth_for(read_intervals_csv(gt_path), str(spec), Path(gt_path))
+                self.keep_segments = True
 
             self.spotter = Spotter(a.weights, provider=a.provider, mode=a.mode,
                                    postprocess=config, threshold=threshold, threads=a.threads)

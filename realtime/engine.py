@@ -462,16 +462,12 @@ class Engine:
                 self._bind_h.bind_output(name, "cpu")  # tiny; copied back by onnxruntime
 
     def warmup(self) -> None:
-        """Run each graph once (buffer state untouched, timings not recorded)."""
-        k, s = self.window, self.crop_size
-        if self.mode == "window":
-            self._head.run(None, {C.WINDOW_INPUT: np.zeros((1, k, 1, s, s), np.float32)})
-            return
-        feats = self._backbone.run(None, {C.BACKBONE_INPUT: np.zeros((1, 1, s, s), np.float32)})
-        self._head.run(None, {C.HEAD_INPUT: np.repeat(feats[0][None], k, axis=1)})
-        if self.provider == "cuda":  # also the bound path, whose first run is slowest
+        """Run the graphs once through the same bound paths as :meth:`push`, so that the first
+        real frame is not slow. Empties the frame buffer; timings are not recorded."""
+        self.reset()
+        if self.mode == "cached":
             self._backbone_into(0, self._frame, 1)
-            self._tape.reset()
+        self._run_head(0)
 
     # -- streaming -----------------------------------------------------------------------------
     def reset(self) -> None:

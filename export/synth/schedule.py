@@ -54,7 +54,7 @@ class PlanConfig:
 
     micro_fraction: float = 0.35
     first_gap_s: tuple[float, float] = (0.8, 2.5)
-    gap_s: tuple[float, float] = (1.2, 4.5)
+    gap_s: tuple[float, float] = (1.0, 3.5)
     macro_duration_s: tuple[float, float] = (0.6, 3.6)
     micro_amplitude: tuple[float, float] = (0.28, 0.5)
     macro_amplitude: tuple[float, float] = (0.75, 1.35)
@@ -85,7 +85,7 @@ class Expression:
     apex_start: int
     apex_end: int
     offset: int
-    ease: str = "sin2"
+    ease: str = "rise sin(pi/2 s), fall sin(pi/2 s)^2"
 
     @property
     def apex(self) -> int:
@@ -125,19 +125,29 @@ class VideoPlan:
         }
 
 
-def _ease(s: float) -> float:
+def _rise(s: float) -> float:
+    """Onset: moves off at once (nonzero slope) and decelerates into the apex."""
+    return math.sin(0.5 * math.pi * s)
+
+
+def _fall(s: float) -> float:
+    """Offset: leaves the apex gently and relaxes with a soft tail."""
     return math.sin(0.5 * math.pi * s) ** 2
 
 
 def _profile(n: int, onset: int, a0: int, a1: int, offset: int) -> float:
-    """0 outside [onset, offset]; rises to 1 at a0, holds to a1, falls to just above 0."""
+    """0 outside [onset, offset]; rises to 1 at a0, holds to a1, falls to just above 0.
+
+    With L rise frames the onset frame already shows sin(pi / 2L) of the peak (about 3% for a
+    one-second rise at 30 fps), so the exact onset is also a visible one.
+    """
     if n < onset or n > offset:
         return 0.0
     if n <= a0:
-        return _ease((n - onset + 1) / (a0 - onset + 1))
+        return _rise((n - onset + 1) / (a0 - onset + 1))
     if n <= a1:
         return 1.0
-    return _ease((offset + 1 - n) / (offset + 1 - a1))
+    return _fall((offset + 1 - n) / (offset + 1 - a1))
 
 
 def micro_frame_range(fps: float) -> tuple[int, int]:

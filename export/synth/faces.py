@@ -397,11 +397,9 @@ def place_identity(face: FaceFound, name: str, width_px: int, height_px: int,
     canvas = _tone(canvas, variant)
     placed = face_mesh_landmarks(canvas)
     if placed is None:
-        moved = lm * pre @ m[:, :2].T + m[:, 2] if pre != 1.0 else lm @ m[:, :2].T + m[:, 2]
-        if variant.flip:
-            raise PortraitError(f"portrait {face.source} face {face.face_index}: face mesh "
-                                "fails on the mirrored, resized face")
-        placed = moved
+        raise PortraitError(f"portrait {face.source} face {face.face_index}: the face mesh "
+                            f"fails on the face resized to {width_px}x{height_px} "
+                            f"(variant {variant.describe()}); try a larger frame size")
     return Identity(name, face.source, face.face_index, face.frame_index, variant.describe(),
                     canvas, placed, margin_px, width_px, height_px)
 

@@ -17,7 +17,7 @@ from .actions import FieldBank
 from .faces import Identity
 from .schedule import VideoPlan, blink_profile, drift_value, step_profile, talk_amplitudes
 
-NOISE_BANK_SIZE = 48
+NOISE_BANK_SIZE = 48  # x4 mirrorings = 192 noise patterns, drawn per frame
 
 
 class Renderer:

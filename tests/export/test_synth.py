@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from export.synth import PortraitError, SynthConfig, generate, make_demo_clip, run
+from export.synth import PortraitError, SynthConfig, generate, make_demo_clip
 from export.synth.dataset import load_identity
 from export.synth.faces import builtin_portraits, find_faces
 from export.synth.render import Renderer
@@ -217,7 +217,18 @@ def test_cli_reports_bad_arguments(tmp_path: Path, capsys) -> None:
     assert "missing: no such file or folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["synth", "--out", str(tmp_path / "x"), "--fps", "25"])
-    assert run is not None
+    assert main(["synth", "--seed", "1"]) == 2  # neither --out nor --demo
+    assert "--out is required" in capsys.readouterr().err
+
+
+def test_200_fps_variant(tmp_path: Path) -> None:
+    generate(_tiny(tmp_path, fps=200, duration_s=2.0))
+    v = _read_csv(tmp_path / "videos.csv")[0]
+    assert (int(v["fps"]), int(v["num_frames"])) == (200, 400)
+    cap = cv2.VideoCapture(str(tmp_path / v["path"]))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(200.0)
+    cap.release()
+    assert len(_decode_grey(tmp_path / v["path"])) == 400
 
 
 def test_synth_never_imports_torch() -> None:

@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=("cached", "window"), default="cached",
                         help="cached: backbone once per frame + window head (default); "
                              "window: whole-window graph each frame")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="ONNX Runtime CPU threads (default: one per physical core)")
     parser.add_argument("--realtime", action="store_true",
                         help="pace a file or folder at its own frame rate (as if live)")

@@ -57,6 +57,10 @@ class EngineError(RuntimeError):
     """The engine cannot start: unusable provider, missing graphs or weights (message says why)."""
 
 
+class _CudaStartError(EngineError):
+    """onnxruntime fell back from CUDA to CPU while opening a graph (libraries missing)."""
+
+
 # ------------------------------------------------------------------------------------- results
 
 
@@ -338,7 +342,13 @@ class Engine:
         self._check_files()
 
         self.provider, self.provider_note = self._choose_provider(provider)
-        self._open_sessions()
+        try:
+            self._open_sessions()
+        except _CudaStartError as exc:
+            if provider != "auto":
+                raise
+            self.provider, self.provider_note = "cpu", f"CUDA not usable ({exc}); running on CPU"
+            self._open_sessions()
         c = self.contract
         self.window: int = c.window
         self.key_frames: int = c.key_frames
@@ -395,10 +405,10 @@ class Engine:
         with _quiet_ort():
             session, contract = self._open_checked(path, kind, [cuda, "CPUExecutionProvider"], so)
         if session.get_providers()[0] != "CUDAExecutionProvider":
-            raise EngineError(
+            raise _CudaStartError(
                 f"{path}: onnxruntime {ort.__version__} could not start its CUDA provider "
                 f"(build for CUDA {getattr(ort, 'cuda_version', '?')}; are the matching CUDA "
-                "and cuDNN libraries installed?); use --provider cpu")
+                "and cuDNN libraries installed?)")
         return session, contract
 
     def _open_checked(self, path: Path, kind: str, providers: list[Any],

@@ -249,6 +249,20 @@ def test_provider_cuda_without_gpu_is_a_clear_error(graphs) -> None:
         Engine(graphs, provider="cuda")
 
 
+@pytest.mark.skipif(cuda_problem() is None, reason="a CUDA GPU is usable here")
+def test_cuda_libraries_missing_behind_a_driver(graphs, monkeypatch) -> None:
+    """A driver that sees a GPU but an onnxruntime that cannot start CUDA (libraries missing):
+    auto falls back to CPU, an explicit cuda request is a clear error."""
+    import realtime.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "cuda_problem", lambda: None)
+    engine = Engine(graphs, provider="auto", warmup=False)
+    assert engine.provider == "cpu" and "could not start its CUDA provider" in (
+        engine.provider_note)
+    with pytest.raises(EngineError, match="could not start its CUDA provider"):
+        Engine(graphs, provider="cuda", warmup=False)
+
+
 @pytest.mark.skipif(cuda_problem() is not None, reason="no usable CUDA GPU")
 def test_cuda_streaming_matches_cpu(graphs, crops: np.ndarray) -> None:
     gpu = Engine(graphs, provider="cuda", capacity=7)

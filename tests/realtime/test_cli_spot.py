@@ -274,3 +274,17 @@ def test_video_sink_keeps_the_first_frame_size(tmp_path: Path) -> None:
         sizes.append(frame.shape)
     cap.release()
     assert sizes == [(240, 320, 3)] * 2
+
+
+def test_spot_never_imports_torch(tmp_path: Path, clip: Path, graphs: str) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from realtime.__main__ import main; "
+            f"rc = main(['spot', '--source', {str(clip)!r}, '--weights', {graphs!r}, '--quiet', "
+            "'--max-frames', '6', '--video-out', sys.argv[1]]); "
+            "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch was imported'")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "t.mp4")],
+                          cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

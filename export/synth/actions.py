@@ -322,8 +322,47 @@ def dense_backward_field(handles: list[Handles], amplitude: float, origin_px: np
     return (num / np.maximum(den, 1.0)).transpose(1, 2, 0).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class _EyeGeometry:
+    """Per-pixel lid geometry of one eye over the bounding box where a blink can move pixels."""
+
+    box: tuple[int, int, int, int]  # y0, y1, x0, x1 inside the field region
+    vv: np.ndarray
+    upper: np.ndarray
+    opening: np.ndarray
+    top: np.ndarray
+    inside: np.ndarray
+
+
+def _eye_geometry(g: _Geom, side: str, origin_px: np.ndarray,
+                  shape: tuple[int, int]) -> _EyeGeometry:
+    up_uv = g.uv[list(UPPER_LID[side] + EYE_CORNERS[side])]
+    lo_uv = g.uv[list(LOWER_LID[side] + EYE_CORNERS[side])]
+    up_uv = up_uv[np.argsort(up_uv[:, 0])]
+    lo_uv = lo_uv[np.argsort(lo_uv[:, 0])]
+    u_min, u_max = max(up_uv[0, 0], lo_uv[0, 0]), min(up_uv[-1, 0], lo_uv[-1, 0])
+    h, w = shape
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    rel = np.stack([xs + origin_px[0], ys + origin_px[1]], -1) - g.frame.origin_px
+    uu = rel @ g.frame.u_axis / g.iod
+    vv = rel @ g.frame.v_axis / g.iod
+    upper = np.interp(uu, up_uv[:, 0], up_uv[:, 1])
+    lower = np.interp(uu, lo_uv[:, 0], lo_uv[:, 1])
+    opening = np.maximum(lower - upper, 0.0)
+    top = upper - np.maximum(1.3 * opening, 0.06)  # skin above this line does not move
+    inside = (uu > u_min) & (uu < u_max) & (opening > 0)
+    ys_in, xs_in = np.nonzero(inside & (vv >= top) & (vv <= lower))
+    if len(ys_in) == 0:
+        box = (0, 0, 0, 0)
+    else:
+        box = (int(ys_in.min()), int(ys_in.max()) + 1, int(xs_in.min()), int(xs_in.max()) + 1)
+    y0, y1, x0, x1 = box
+    cut = (slice(y0, y1), slice(x0, x1))
+    return _EyeGeometry(box, vv[cut], upper[cut], opening[cut], top[cut], inside[cut])
+
+
 def blink_field(g: _Geom, side: str, amplitude: float, origin_px: np.ndarray,
-                shape: tuple[int, int]) -> np.ndarray:
+                shape: tuple[int, int], eye: _EyeGeometry | None = None) -> np.ndarray:
     """Backward field (h, w, 2) of an eyelid closed by ``amplitude`` (1 = fully closed).
 
     The eyeball stays; the upper lid slides down over it. Between a line above the lid and the
@@ -335,27 +374,14 @@ def blink_field(g: _Geom, side: str, amplitude: float, origin_px: np.ndarray,
     out = np.zeros((shape[0], shape[1], 2), np.float32)
     if a <= 0.0:
         return out
-    up_uv = g.uv[list(UPPER_LID[side] + EYE_CORNERS[side])]
-    lo_uv = g.uv[list(LOWER_LID[side] + EYE_CORNERS[side])]
-    up_uv = up_uv[np.argsort(up_uv[:, 0])]
-    lo_uv = lo_uv[np.argsort(lo_uv[:, 0])]
-    u_min, u_max = max(up_uv[0, 0], lo_uv[0, 0]), min(up_uv[-1, 0], lo_uv[-1, 0])
-    h, w = shape
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
-    rel = np.stack([xs + origin_px[0], ys + origin_px[1]], -1) - g.frame.origin_px
-    uu = rel @ g.frame.u_axis / g.iod
-    vv = rel @ g.frame.v_axis / g.iod
-    inside_u = (uu > u_min) & (uu < u_max)
-    upper = np.interp(uu, up_uv[:, 0], up_uv[:, 1])
-    lower = np.interp(uu, lo_uv[:, 0], lo_uv[:, 1])
-    opening = np.maximum(lower - upper, 0.0)
-    lid = upper + a * opening  # where the lid edge is now
-    top = upper - np.maximum(1.3 * opening, 0.06)  # skin above this line does not move
-    band = inside_u & (vv >= top) & (vv <= lid) & (opening > 0)
-    src_v = top + (vv - top) * (upper - top) / np.maximum(lid - top, 1e-9)
-    dv = np.where(band, src_v - vv, 0.0) * g.iod
-    out[..., 0] = (dv * g.frame.v_axis[0]).astype(np.float32)
-    out[..., 1] = (dv * g.frame.v_axis[1]).astype(np.float32)
+    e = eye or _eye_geometry(g, side, origin_px, shape)
+    y0, y1, x0, x1 = e.box
+    lid = e.upper + a * e.opening  # where the lid edge is now
+    band = e.inside & (e.vv >= e.top) & (e.vv <= lid)
+    src_v = e.top + (e.vv - e.top) * (e.upper - e.top) / np.maximum(lid - e.top, 1e-9)
+    dv = np.where(band, src_v - e.vv, 0.0) * g.iod
+    out[y0:y1, x0:x1, 0] = (dv * g.frame.v_axis[0]).astype(np.float32)
+    out[y0:y1, x0:x1, 1] = (dv * g.frame.v_axis[1]).astype(np.float32)
     return out
 
 
@@ -377,7 +403,7 @@ class FieldBank:
         y1 = int(min(h, np.ceil(lm[:, 1].max() + pad)))
         self.roi = (x0, y0, x1, y1)
         self._levels: dict[tuple[str, str], np.ndarray] = {}
-        self._blinks: dict[tuple[str, int], np.ndarray] = {}
+        self._eyes: dict[str, _EyeGeometry] = {}
 
     @property
     def iod_px(self) -> float:
@@ -391,12 +417,13 @@ class FieldBank:
         return ACTIONS[action][1](self.geom, side)
 
     def _blink(self, side: str, amplitude: float) -> np.ndarray:
-        key = (side, int(round(float(np.clip(amplitude, 0.0, 1.0)) * 1000)))
-        if key not in self._blinks:
-            x0, y0, x1, y1 = self.roi
-            self._blinks[key] = blink_field(self.geom, side, key[1] / 1000.0,
-                                            np.array([x0, y0], np.float64), (y1 - y0, x1 - x0))
-        return self._blinks[key]
+        # amplitude quantised to 1e-3 (invisible) so that fields are reproducible and reusable
+        a = int(round(float(np.clip(amplitude, 0.0, 1.0)) * 1000)) / 1000.0
+        x0, y0, x1, y1 = self.roi
+        origin, shape = np.array([x0, y0], np.float64), (y1 - y0, x1 - x0)
+        if side not in self._eyes:
+            self._eyes[side] = _eye_geometry(self.geom, side, origin, shape)
+        return blink_field(self.geom, side, a, origin, shape, self._eyes[side])
 
     def _stack(self, action: str, side: str) -> np.ndarray:
         key = (action, side)

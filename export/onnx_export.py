@@ -26,7 +26,7 @@ from onnx import numpy_helper
 from torch import Tensor, nn
 
 from export import __version__
-from export.checkpoint import CheckpointError, file_sha256, model_from_checkpoint
+from export.checkpoint import CheckpointError, file_sha256, model_from_checkpoint, save_checkpoint
 from export.model import STSNetSW, select_key_frames
 from realtime import contract as C
 
@@ -158,10 +158,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output folder for the graphs")
     parser.add_argument("--no-share-weights", action="store_true",
                         help="embed weights in each graph instead of one shared weights file")
+    parser.add_argument("--ship", action="store_true",
+                        help="first write a compact copy of the checkpoint (float16 storage, no "
+                             "optimizer state) to OUT/stsnet_sw.pt and export from that copy")
+
+
+def ship_checkpoint(checkpoint: str | Path, out_dir: str | Path) -> Path:
+    """Compact copy for distribution: float16 weights, metadata kept, no training state."""
+    model, ckpt = model_from_checkpoint(checkpoint)
+    meta = dict(ckpt.get("metadata", {}))
+    meta["shipped_from"] = {"file": Path(checkpoint).name, "sha256": file_sha256(checkpoint)}
+    return save_checkpoint(Path(out_dir) / "stsnet_sw.pt", model, metadata=meta,
+                           storage_dtype=torch.float16)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.ship:
+            args.checkpoint = ship_checkpoint(args.checkpoint, args.out)
+            print(f"shipped  -> {args.checkpoint} (float16 storage)")
         paths = export_checkpoint(args.checkpoint, args.out,
                                   share_weights=not args.no_share_weights)
     except CheckpointError as exc:

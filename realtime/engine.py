@@ -315,6 +315,9 @@ class Engine:
     capacity: slots of the frame tape (>= K; see the module docstring).
     device_id: CUDA device ordinal.
     warmup: run each graph once at start-up so the first real frame is not slow.
+    backbone_file: the backbone graph to use in cached mode instead of ``backbone.onnx``: a file
+        name in ``graph_dir`` or a path (e.g. ``backbone_int8.onnx`` from
+        ``python -m export quantize``); it must carry the same checkpoint's contract.
 
     Attributes after construction: ``provider`` ("cuda" or "cpu", the one in use),
     ``provider_note`` (why, when "auto" fell back), ``contract`` (the graphs' metadata),
@@ -324,7 +327,8 @@ class Engine:
 
     def __init__(self, graph_dir: str | Path, provider: str = "auto", mode: str = "cached",
                  threads: int | None = None, *, capacity: int = DEFAULT_TAPE_CAPACITY,
-                 device_id: int = 0, warmup: bool = True) -> None:
+                 device_id: int = 0, warmup: bool = True,
+                 backbone_file: str | Path | None = None) -> None:
         if provider not in PROVIDERS:
             raise ValueError(f"provider must be one of {list(PROVIDERS)}, got {provider!r}")
         if mode not in MODES:
@@ -335,6 +339,12 @@ class Engine:
         if isinstance(device_id, bool) or not isinstance(device_id, int) or device_id < 0:
             raise ValueError(f"device_id must be an int >= 0, got {device_id!r}")
         self.graph_dir = Path(graph_dir)
+        if backbone_file is not None and (not isinstance(backbone_file, str | Path)
+                                          or not str(backbone_file).strip()):
+            raise ValueError(f"backbone_file must be None or a file name or path, "
+                             f"got {backbone_file!r}")
+        self.backbone_path = self.graph_dir / (
+            C.GRAPH_FILES["backbone"] if backbone_file is None else backbone_file)
         self.mode = mode
         self.threads = threads
         self.device_id = device_id
@@ -374,7 +384,11 @@ class Engine:
                               f"{', '.join(C.GRAPH_FILES.values())} and stsnet_sw.weights; make "
                               "them with `python -m export onnx --checkpoint FILE --out DIR`)")
         kinds = ("backbone", "head") if self.mode == "cached" else ("window",)
-        missing = [C.GRAPH_FILES[k] for k in kinds if not (d / C.GRAPH_FILES[k]).is_file()]
+        missing = [C.GRAPH_FILES[k] for k in kinds
+                   if k != "backbone" and not (d / C.GRAPH_FILES[k]).is_file()]
+        if "backbone" in kinds and not self.backbone_path.is_file():
+            missing.insert(0, str(self.backbone_path.relative_to(d)
+                                  if self.backbone_path.is_relative_to(d) else self.backbone_path))
         if missing:
             raise EngineError(f"{d}: missing {', '.join(missing)} (mode {self.mode!r}); export "
                               "the graphs with `python -m export onnx --checkpoint FILE --out "
@@ -393,7 +407,7 @@ class Engine:
     def _open(self, kind: str) -> tuple[Any, C.Contract]:
         import onnxruntime as ort
 
-        path = self.graph_dir / C.GRAPH_FILES[kind]
+        path = self.backbone_path if kind == "backbone" else self.graph_dir / C.GRAPH_FILES[kind]
         so = _session_options(self.threads)
         if self.provider == "cpu":
             return self._open_checked(path, kind, ["CPUExecutionProvider"], so)
@@ -427,7 +441,7 @@ class Engine:
         self._backbone: Any = None
         self._head: Any = None
         if self.mode == "cached":
-            b_path = self.graph_dir / C.GRAPH_FILES["backbone"]
+            b_path = self.backbone_path
             h_path = self.graph_dir / C.GRAPH_FILES["head"]
             self._backbone, bc = self._open("backbone")
             self._head, hc = self._open("head")
@@ -640,7 +654,10 @@ class Engine:
     def describe(self) -> str:
         """One line: provider, mode, graphs and model identity."""
         threads = "auto" if self.threads is None else str(self.threads)
-        return (f"provider={self.provider} mode={self.mode} K={self.window} "
+        backbone = ""
+        if self.mode == "cached" and self.backbone_path.name != C.GRAPH_FILES["backbone"]:
+            backbone = f"backbone={self.backbone_path.name} "
+        return (f"provider={self.provider} mode={self.mode} {backbone}K={self.window} "
                 f"S={self.crop_size} classes={','.join(self.class_names)} threads={threads} "
                 f"checkpoint={self.contract.checkpoint_sha256[:12]} ({self.provider_note})")
 

@@ -71,6 +71,7 @@ def test_bench_runs_end_to_end_and_writes_md_json_png(tmp_path: Path, clip: Path
     assert live["frames_captured"] == 20 and live["source_fps"] == 60
     assert live["frames_processed"] + live["dropped_frames"] == 20
     assert live["event_delay_bound_frames"] == (k - 1) // 2 + 1 + 1
+    assert "p50_frames" in live["event_delay_frames"] and "p95_ms" in live["event_delay_ms"]
     mem = r["memory"]
     assert mem["frames"] == 60 and mem["rss_end_mb"] > 0
     assert mem["growth_mb"] == pytest.approx(mem["rss_end_mb"] - mem["rss_warm_mb"])
@@ -170,9 +171,11 @@ def test_latency_summary(samples: list[float], p50: float, p95: float) -> None:
     assert s["mean_ms"] == pytest.approx(np.mean(samples)) and s["max_ms"] == max(samples)
 
 
-def test_latency_summary_of_nothing() -> None:
+def test_latency_summary_of_nothing_and_other_units() -> None:
     assert B.latency_summary([]) == {"n": 0, "p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0,
                                      "mean_ms": 0.0, "max_ms": 0.0}
+    s = B.latency_summary([4, 4, 6], "frames")
+    assert s["n"] == 3 and s["p50_frames"] == 4.0 and s["max_frames"] == 6.0
 
 
 def _result(cached_wps: float, eager_wps: float, lat_p95: float, bb_p95: float, fps: float,

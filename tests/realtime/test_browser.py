@@ -121,6 +121,12 @@ def same_log(page, prefix: str, shown: list[Event]) -> bool:
     return got == want
 
 
+def uploaded(page, stem: str) -> bool:
+    """The file box lists the upload (name, shown as stem and suffix, and its size)."""
+    text = page.locator("#rec-file").inner_text()
+    return stem in text and ".mp4" in text and "KB" in text
+
+
 def save_screenshot(page, artifacts: Path, name: str) -> Path:
     path = artifacts / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
@@ -242,16 +248,14 @@ def test_recording_tab_plays_the_demo_clip_and_downloads_its_events(
         # An unreadable upload gets a clear message and starts nothing.
         upload = page.locator("#rec-file input[type=file]")
         upload.set_input_files(str(media["broken"]))
-        wait_until(page, lambda: "broken.mp4" in page.locator("#rec-file").inner_text(), 20,
-                   "the upload")
+        wait_until(page, lambda: uploaded(page, "broken"), 20, "the upload")
         page.locator("#rec-start").click()
         wait_until(page, lambda: "cannot open video file" in textbox_value(page, "rec-status"),
                    20, "the unreadable-file message")
         # A real upload is processed like the demo clip, in a fresh log.
         page.locator("#rec-file button[aria-label='Clear']").first.click()
         upload.set_input_files(str(media["clip"]))
-        wait_until(page, lambda: "clip.mp4" in page.locator("#rec-file").inner_text(), 20,
-                   "the second upload")
+        wait_until(page, lambda: uploaded(page, "clip"), 20, "the second upload")
         page.locator("#rec-start").click()
         wait_until(page, lambda: textbox_value(page, "rec-status").startswith("running"), 20,
                    "the upload to play")

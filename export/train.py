@@ -51,7 +51,9 @@ class TrainConfig:
     clips_per_epoch: int = 400  # sampled with balanced class centres
     resize_px: int = 144  # authors' augmentation: resize to 144, random crop 128
     flip: bool = True
-    photometric: bool = True  # brightness/contrast jitter per clip, noise per frame
+    rotate_deg: float = 10.0  # per-clip rotation in [-r, r] degrees
+    scale_jitter: float = 0.1  # per-clip zoom in [1 - j, 1 + j]
+    photometric: bool = True  # brightness/contrast/gamma jitter per clip, noise per frame
     bf16: bool = True  # bfloat16 autocast on CPU (and CUDA)
     seed: int = 0
     val_every: int = 0  # evaluate held-out videos every N epochs (0: only at the end)
@@ -147,11 +149,24 @@ def augment(clips: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torc
     if cfg.flip:
         flip = torch.rand(b, generator=gen) < 0.5
         x = torch.where(flip.view(b, 1, 1, 1, 1), x.flip(-1), x)
+    if cfg.rotate_deg > 0 or cfg.scale_jitter > 0:
+        # One similarity transform per clip (rotation, zoom) so identity cues vary while the
+        # frame-to-frame changes that mark an expression stay intact.
+        angle = (torch.rand(b, generator=gen) * 2 - 1) * math.radians(cfg.rotate_deg)
+        zoom = 1 + (torch.rand(b, generator=gen) * 2 - 1) * cfg.scale_jitter
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack([torch.stack([cos, -sin, torch.zeros(b)], 1),
+                             torch.stack([sin, cos, torch.zeros(b)], 1)], 1)  # (B, 2, 3)
+        theta = theta.repeat_interleave(length, dim=0)
+        grid = F.affine_grid(theta, [b * length, 1, s, s], align_corners=False)
+        x = F.grid_sample(x.reshape(b * length, 1, s, s), grid, mode="bilinear",
+                          padding_mode="border", align_corners=False).reshape(b, length, 1, s, s)
     if cfg.photometric:
         gain = 1 + (torch.rand(b, 1, 1, 1, 1, generator=gen) - 0.5) * 0.4
         bias = (torch.rand(b, 1, 1, 1, 1, generator=gen) - 0.5) * 0.2
-        noise = torch.randn(x.shape, generator=gen) * 0.01
-        x = (x * gain + bias + noise).clamp(0, 1)
+        gamma = torch.exp((torch.rand(b, 1, 1, 1, 1, generator=gen) - 0.5) * 0.6)
+        noise = torch.randn(x.shape, generator=gen) * 0.004
+        x = (x.clamp(0, 1) ** gamma * gain + bias + noise).clamp(0, 1)
     return x
 
 
@@ -340,12 +355,15 @@ def run(args: argparse.Namespace) -> int:
     from export.evaluate_model import evaluate_videos, load_videos, write_report
 
     try:
-        cfg = TrainConfig(epochs=args.epochs, optimizer=args.optimizer, lr=args.lr, lr_min=args.lr_min,
+        cfg = TrainConfig(epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
+                          lr_min=args.lr_min,
                           momentum=args.momentum, weight_decay=args.weight_decay,
                           clip_frames=args.clip_frames, batch_clips=args.batch_clips,
                           clips_per_epoch=args.clips_per_epoch, seed=args.seed,
                           val_every=args.val_every, bf16=not args.no_bf16,
                           flip=not args.no_augment, photometric=not args.no_augment,
+                          rotate_deg=0.0 if args.no_augment else 10.0,
+                          scale_jitter=0.0 if args.no_augment else 0.1,
                           resize_px=128 if args.no_augment else 144)
         model_cfg = ModelConfig(window=args.window, key_frames=args.key_frames,
                                 class_names=tuple(c.strip() for c in args.classes.split(",")))

@@ -402,7 +402,8 @@ def run(args: argparse.Namespace) -> int:
                 "held_out_subjects": test_subjects, "train_config": asdict(cfg)}
         t0 = time.perf_counter()
         model, log = fit(train_v, model_cfg, cfg, args.out / name, device, resume=args.resume,
-                         val_videos=None, metadata=meta, progress=not args.quiet)
+                         val_videos=test_v if cfg.val_every else None, metadata=meta,
+                         progress=not args.quiet)
         if test_v:
             report = evaluate_videos(model, test_v, device=device)
             report["fold"] = name

@@ -372,6 +372,8 @@ class Engine:
                              f"got {capacity!r}")
         self._tape = Tape(self.window, capacity)
         self._tags: deque[Any] = deque(maxlen=self.window)
+        # run_batch: the last K - 1 crops of the previous call and their feature maps.
+        self._batch_context: tuple[np.ndarray, np.ndarray] | None = None
         self._allocate()
         if warmup:
             self.warmup()
@@ -613,7 +615,9 @@ class Engine:
 
         Row i of the result is the window of crops i..i+K-1 (middle crop i + (K-1)//2). Leaves
         the streaming buffer alone. Memory grows with N: feed long videos in chunks that
-        overlap by K - 1 crops.
+        overlap by K - 1 crops. In cached mode the feature maps of those K - 1 repeated crops
+        are taken from the previous call instead of being computed again (when the crops are
+        byte for byte the previous call's last ones), so each frame passes the backbone once.
         """
         s, k = self.crop_size, self.window
         if not isinstance(crops, np.ndarray) or crops.ndim != 3 or crops.shape[1:] != (s, s) \
@@ -629,16 +633,20 @@ class Engine:
         scores = np.zeros((rows, k), np.float32)
         keys = np.zeros((rows, self.key_frames), np.int64)
         if rows:
-            frames = (crops.astype(np.float32) * np.float32(1.0 / 255.0))[:, None]
             if self.mode == "cached":
                 feats = np.empty((n, *self.feature_shape), np.float32)
-                for i in range(0, n, batch):
+                start = self._reuse_batch_context(crops, feats)
+                frames = (crops[start:].astype(np.float32) * np.float32(1.0 / 255.0))[:, None]
+                for i in range(start, n, batch):
                     j = min(i + batch, n)
                     with _timed(self.timings.backbone, j - i):
                         feats[i:j] = self._backbone.run(
-                            [C.BACKBONE_OUTPUT], {C.BACKBONE_INPUT: frames[i:j]})[0]
+                            [C.BACKBONE_OUTPUT], {C.BACKBONE_INPUT: frames[i - start:j - start]})[0]
+                keep = min(k - 1, n)
+                self._batch_context = (crops[n - keep:].copy(), feats[n - keep:].copy())
                 src, name = feats, C.HEAD_INPUT
             else:
+                frames = (crops.astype(np.float32) * np.float32(1.0 / 255.0))[:, None]
                 src, name = frames, C.WINDOW_INPUT
             windows = np.lib.stride_tricks.sliding_window_view(src, k, axis=0)
             windows = np.moveaxis(windows, -1, 1)  # (rows, K, ...) view
@@ -649,6 +657,18 @@ class Engine:
                 probs[i:j], scores[i:j], keys[i:j] = p, sc, ky
         return BatchOutput(probs=probs, keyframe_scores=scores, key_indices=keys,
                            first_middle=self.frames_behind)
+
+    def _reuse_batch_context(self, crops: np.ndarray, feats: np.ndarray) -> int:
+        """Copy into ``feats`` the features of the leading crops that repeat the previous
+        :meth:`run_batch` call's last K - 1 crops; returns how many (0 when they differ)."""
+        if self._batch_context is None:
+            return 0
+        prev_crops, prev_feats = self._batch_context
+        m = len(prev_crops)
+        if m == 0 or len(crops) < m or not np.array_equal(crops[:m], prev_crops):
+            return 0
+        feats[:m] = prev_feats
+        return m
 
     # -- info ----------------------------------------------------------------------------------
     def describe(self) -> str:

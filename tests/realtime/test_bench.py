@@ -221,3 +221,26 @@ def test_cuda_request_without_a_gpu_says_so(clip: Path, graphs: Path,
                "--no-eager", "--frames", "8", "--runs", "1"])
     err = capsys.readouterr().err
     assert rc == 2 and "CUDA is not usable" in err
+
+
+# --------------------------------------------------------------- speed changes in the live half
+
+
+def test_run_batch_reuses_the_repeated_context_features(graphs: Path) -> None:
+    """Chunks that overlap by K - 1 crops (as the spotter's batch mode feeds them) pass each
+    frame through the backbone once, with the same results as one call over everything."""
+    from realtime.engine import Engine
+
+    k = 5
+    crops = np.random.default_rng(2).integers(0, 256, (30, 128, 128), dtype=np.uint8)
+    whole = Engine(graphs, provider="cpu", warmup=False).run_batch(crops).probs
+    engine = Engine(graphs, provider="cpu", warmup=False)
+    parts = [engine.run_batch(crops[a:b]).probs for a, b in ((0, 12), (8, 21), (17, 30))]
+    assert engine.timings.backbone.items == 30  # not 12 + 13 + 13
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    # Different leading crops: nothing is reused, every crop is computed.
+    other = crops[17:30].copy()
+    other[0] ^= 1
+    before = engine.timings.backbone.items
+    np.testing.assert_allclose(engine.run_batch(other).probs[1:], whole[k - 1 + 14:], atol=1e-6)
+    assert engine.timings.backbone.items - before == 13

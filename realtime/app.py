@@ -66,6 +66,7 @@ PANEL_REFRESH_S = 0.3  # timeline and status refresh interval while streaming
 PANEL_SIZE = 4  # log, timeline, status, downloads
 CLOSED_IDS_KEPT = 10_000
 RATE_WINDOW = 40  # webcam frames over which the arrival rate is measured
+WEBCAM_POLL_S = 1.0  # the webcam tab's slow refresh (catches results lost at Stop)
 # Gradio keeps every frame it sends as a file: check each minute, delete after 5 minutes (an
 # upload must be started within that time; the page says so if it is gone).
 CACHE_POLICY_S = (60, 300)
@@ -471,13 +472,15 @@ class Channel:
         self.message = ""  # last error or notice, shown on the status line
         self.closed = False  # the session ended: late calls are ignored
         self.download_stem = name  # name of the downloaded event files
+        self.polled_log_version = -1  # log version the slow poll sent (webcam)
+        self.polled_status = ""
 
     def analysis_for(self, settings: SpotSettings, source_name: str) -> Analysis:
         with self.lock:
             if self.analysis is None:
                 spotter = self._factory(settings, source_name)
                 self.analysis = Analysis(spotter, settings, self._timeline_s)
-                self.sent_log_version = -1
+                self.sent_log_version = self.polled_log_version = -1
             return self.analysis
 
     def reset(self) -> None:
@@ -486,7 +489,8 @@ class Channel:
             if self.analysis is not None:
                 self.analysis.close()
             self.analysis = None
-            self.sent_log_version = -1
+            self.sent_log_version = self.polled_log_version = -1
+            self.polled_status = ""
             self.message = ""
 
     def close(self) -> None:
@@ -875,6 +879,27 @@ class SpotterApp:
             raise gr.Error(f"cannot spot this stream: {exc}") from exc
         return [annotated] + self.panel(session, channel)
 
+    def on_webcam_poll(self, request: gr.Request) -> list[Any]:
+        """Slow timer of the webcam tab: [*panel] with the log and status when they changed.
+
+        A stream's last results can be lost when the user stops it (the page stops listening
+        while the server finishes the frame in hand); this brings the page up to date."""
+        session = self.sessions.find(_session_id(request))
+        channel = None if session is None else session.webcam
+        a = None if channel is None else channel.analysis
+        if channel is None or a is None:
+            return [gr.skip()] * PANEL_SIZE
+        out: list[Any] = [gr.skip()] * PANEL_SIZE
+        version = a.log.version
+        if version != channel.polled_log_version:
+            channel.polled_log_version = version
+            out[0] = render_log_html(a.log.shown())
+            out[3] = render_downloads_html(a.log, channel.download_stem)
+        status = self._status(channel, a, f" | {channel.message}" if channel.message else "")
+        if status != channel.polled_status:
+            channel.polled_status = out[2] = status
+        return out
+
     def on_reset(self, name: str, request: gr.Request) -> list[Any]:
         """Reset a channel: [cleared frame, *panel]."""
         session = self.sessions.get(_session_id(request))
@@ -1117,6 +1142,9 @@ class _PageBuilder:
 
         reset.click(on_reset, inputs=None, outputs=[out, *panel.outputs],
                     show_progress="hidden", concurrency_limit=None)
+        gr.Timer(WEBCAM_POLL_S).tick(app.on_webcam_poll, inputs=None, outputs=panel.outputs,
+                                     show_progress="hidden", concurrency_limit=None,
+                                     trigger_mode="always_last")
 
     def _server_tab(self) -> None:
         app, c = self.app, self.app.config

@@ -339,6 +339,18 @@ def test_server_source_messages(app: SpotterApp) -> None:
     assert "disabled" in status_of(out)
 
 
+def test_missing_builtin_demo_is_named(app: SpotterApp, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import realtime.demo
+
+    monkeypatch.setattr(realtime.demo, "ASSETS_DIR", tmp_path)
+    builtin = SpotterApp(AppConfig(weights_dir=app.config.weights_dir))  # demo_video=None
+    with pytest.warns(UserWarning, match="demo"):
+        out = builtin.on_demo_start(*UI_PREDICTABLE, request("s"))
+    assert "error: built-in demo file(s) missing" in status_of(out)
+    assert str(tmp_path / "demo.mp4") in status_of(out)
+
+
 def test_demo_run_polls_to_the_end_with_downloads(app: SpotterApp) -> None:
     out = app.on_demo_start(*UI_PREDICTABLE, request("s"))
     assert isinstance(out[1], gr.Timer) and out[1].active is True
@@ -388,6 +400,20 @@ def test_sessions_are_independent_and_unload_frees_them(app: SpotterApp) -> None
     assert late == [gr.skip()] * 5 and app.sessions.find("a") is None
     app.on_webcam_frame(rgb(1), *UI_PREDICTABLE, request("b"))
     assert b.webcam.frames_received == 2
+
+
+def test_webcam_slow_poll_sends_what_changed_once(app: SpotterApp) -> None:
+    assert app.on_webcam_poll(request("s")) == [gr.skip()] * 4  # nothing streamed yet
+    for i in range(12):
+        app.on_webcam_frame(rgb(i), *UI_PREDICTABLE, request("s"))
+    log_html, _, status, downloads = app.on_webcam_poll(request("s"))
+    assert 'data-kind="onset"' in log_html and "frames/s" in status
+    assert set(data_links(downloads)) == {"webcam-events.csv", "webcam-events.json"}
+    assert app.on_webcam_poll(request("s")) == [gr.skip()] * 4  # unchanged: nothing sent
+    time.sleep(0.8)  # a pause closes the open expression at the next frame
+    app.on_webcam_frame(rgb(12), *UI_PREDICTABLE, request("s"))
+    log_html = app.on_webcam_poll(request("s"))[0]
+    assert 'data-kind="segment"' in log_html
 
 
 def test_reset_handler_clears_the_panel(app: SpotterApp) -> None:

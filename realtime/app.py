@@ -1083,7 +1083,8 @@ class _PageBuilder:
 
     def build(self) -> Any:
         app, c = self.app, self.app.config
-        with gr.Blocks(title="Micro-expression spotter", delete_cache=CACHE_POLICY_S) as blocks:
+        with gr.Blocks(title="Micro-expression spotter", delete_cache=CACHE_POLICY_S,
+                       analytics_enabled=False) as blocks:  # never phones home
             gr.Markdown("## Facial micro-expression spotter (STSNet_SW)\n"
                         "Each tab runs its own spotter. Events: expression type, onset and "
                         "offset (seconds), duration, peak confidence.")

@@ -15,8 +15,12 @@ Deviations from the paper, all deliberate:
 * Eq. 4 uses ``W3 v_i`` (as VASNet, which the authors build on), not the printed ``W3 p_k``:
   with the attention weights summing to one the printed form makes attention a no-op.
   The attention logits are scaled by ``1/sqrt(d)``.
-* Hard top-M selection has no gradient. The M chosen feature maps (kept in temporal order) are
-  multiplied by their key-frame scores ``z``, so the scorer learns from the classification loss.
+* Hard top-M selection has no gradient. During training the M chosen feature maps (kept in
+  temporal order) are multiplied by a straight-through gate ``1 + z - stopgrad(z)``: the forward
+  value is the paper's hard selection, and the classification loss's gradient reaches the
+  key-frame scorer through ``z``. (Gating by ``z`` itself let training push every score to 0,
+  zeroing the features and collapsing the classifier; in eval and in the ONNX graphs the
+  selection is plain hard top-M.)
 * No ImageNet/AffectNet initialisation: nothing can be downloaded; weights start from torch's
   default initialisation under a fixed seed (the authors' public code also trains from scratch).
 """
@@ -184,8 +188,13 @@ class WindowHead(nn.Module):
         idx = select_key_frames(z, cfg.key_frames)  # (B, M), ascending time
         flat_idx = (idx + torch.arange(b, device=feats.device).unsqueeze(1) * k).reshape(-1)
         chosen = feats.reshape(b * k, c, h, w)[flat_idx]  # (B*M, C, h, w)
-        gate = z.reshape(-1)[flat_idx]
-        chosen = chosen * gate.reshape(-1, 1, 1, 1)
+        if self.training:
+            # Straight-through gate: the forward value is exactly the hard top-M selection
+            # (multiplied by 1), the backward pass sends the classification loss's gradient to
+            # the scores. Multiplying by z itself lets training drive z -> 0, which zeroes every
+            # feature and collapses the classifier to a constant (observed on SynthME).
+            gate = z.reshape(-1)[flat_idx]
+            chosen = chosen * (1.0 + gate - gate.detach()).reshape(-1, 1, 1, 1)
         m = cfg.key_frames
         seq = chosen.reshape(b, m, c, h * w).permute(0, 3, 1, 2).reshape(b * h * w, m, c)
         out, _ = self.gru(seq)  # (B*h*w, M, 2H)

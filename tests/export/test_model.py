@@ -148,7 +148,7 @@ def _force_scores(model: STSNetSW, z: torch.Tensor, monkeypatch: pytest.MonkeyPa
 
 
 def test_head_equals_hand_computation_with_forced_scores(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only the top-M frames, scaled by their scores, feed a GRU run at every feature position."""
+    """Only the top-M frames (unscaled: hard selection) feed a GRU run at every position."""
     model = build_model().eval()
     head = model.head
     z = torch.tensor([[0.1, 0.9, 0.2, 0.8, 0.7]])  # keeps frames 1, 3, 4
@@ -159,7 +159,7 @@ def test_head_equals_hand_computation_with_forced_scores(monkeypatch: pytest.Mon
         per_position = []
         for i in range(4):
             for j in range(4):
-                seq = torch.stack([feats[0, t, :, i, j] * z[0, t] for t in (1, 3, 4)])
+                seq = torch.stack([feats[0, t, :, i, j] for t in (1, 3, 4)])
                 out, _ = head.gru(seq.unsqueeze(0))  # (1, M, 2H)
                 per_position.append(out[0].mean(dim=0))  # (2H,)
         # fc input is channel-major: feature c of position p sits at c * positions + p

@@ -1,0 +1,187 @@
+"""Training, evaluation and the baseline on a tiny SynthME dataset the tests generate.
+
+The LOSO run is the issue's "one command over a small generated dataset": it must complete and
+write the pooled table, the spotted-interval CSVs and the timeline plots. Scores of a model
+trained for a few steps are not asserted (they are noise); the pipeline's outputs are.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from export.__main__ import main as export_main
+from export.baseline import BaselineConfig, motion_signal, spot_video
+from export.evaluate_model import VARIANTS, predict_video
+from export.model import ModelConfig, build_model
+from export.synth import SynthConfig, generate
+from export.train import ClipSampler, TrainConfig, TrainVideo, augment, make_folds, window_centres
+
+
+@pytest.fixture(scope="module")
+def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny") / "synth"
+    generate(SynthConfig(out_dir=out, seed=3, subjects=3, videos_per_subject=1, duration_s=4.0,
+                         quiet=True, contact_sheet=False))
+    return out
+
+
+def _video(n: int = 40, valid_gap: int | None = None) -> TrainVideo:
+    rng = np.random.default_rng(0)
+    labels = np.zeros(n, np.int64)
+    labels[10:16] = 1
+    labels[20:32] = 2
+    valid = np.ones(n, bool)
+    if valid_gap is not None:
+        valid[valid_gap] = False
+    return TrainVideo("s1", "v1", rng.integers(0, 255, (n, 128, 128), dtype=np.uint8), valid,
+                      labels, 30.0)
+
+
+def test_window_centres_skip_windows_touching_a_missing_face() -> None:
+    v = _video(20, valid_gap=8)
+    centres = window_centres(v, 5)
+    assert centres.min() == 2 and centres.max() == 17
+    assert not any(abs(c - 8) <= 2 for c in centres)
+
+
+def test_clip_sampler_balances_classes_and_aligns_labels() -> None:
+    v = _video()
+    sampler = ClipSampler([v], ModelConfig(), clip_frames=8, seed=0)
+    mids = []
+    for _ in range(300):
+        clip, labels = sampler.sample()
+        assert clip.shape == (8, 128, 128) and labels.shape == (4,)
+        # labels belong to the windows' middle frames: find the clip in the video
+        start = next(s for s in range(len(v.crops) - 7) if np.array_equal(v.crops[s], clip[0]))
+        np.testing.assert_array_equal(labels, v.labels[start + 2:start + 6])
+        mids.append(int(v.labels[start + 4]))
+    counts = np.bincount(mids, minlength=3) / len(mids)
+    assert np.all(np.abs(counts - 1 / 3) < 0.1), counts
+
+
+def test_augment_is_time_consistent_per_clip() -> None:
+    frame = torch.rand(1, 1, 1, 128, 128)
+    clip = frame.repeat(2, 6, 1, 1, 1)
+    cfg = TrainConfig(photometric=False)
+    out = augment(clip, cfg, torch.Generator().manual_seed(1))
+    assert out.shape == clip.shape
+    # one geometric draw per clip: all frames of a clip stay identical to each other
+    for b in range(2):
+        assert torch.allclose(out[b], out[b, :1].expand_as(out[b]))
+
+
+def test_make_folds_protocols() -> None:
+    subjects = ["s3", "s1", "s2", "s4"]
+    assert make_folds(subjects, "loso") == [(f"loso_s{i}", [f"s{i}"]) for i in range(1, 5)]
+    folds = make_folds(subjects, "kfold", folds=2)
+    assert sorted(s for _, held in folds for s in held) == sorted(subjects)
+    assert make_folds(subjects, "all") == [("all", [])]
+    assert make_folds(subjects, "split", test_subjects=["s2"]) == [("split", ["s2"])]
+    with pytest.raises(ValueError, match="--folds"):
+        make_folds(subjects, "kfold", folds=9)
+    with pytest.raises(ValueError, match="unknown"):
+        make_folds(subjects, "split", test_subjects=["nobody"])
+    with pytest.raises(ValueError, match="protocol"):
+        make_folds(subjects, "bogus")
+
+
+def test_train_config_validation_names_the_setting() -> None:
+    with pytest.raises(ValueError, match="epochs=0"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop")
+
+
+def test_predict_video_marks_only_full_face_windows() -> None:
+    model = build_model(seed=0)
+    from export.evaluate_model import TorchPredictor
+
+    v = _video(12, valid_gap=6)
+    probs = predict_video(TorchPredictor(model), v.crops, v.valid)
+    assert probs.shape == (12, 3)
+    no_window = [0, 1, 4, 5, 6, 7, 8, 10, 11]  # edges and windows touching frame 6
+    np.testing.assert_array_equal(probs[no_window], np.tile([1.0, 0, 0], (len(no_window), 1)))
+    assert np.allclose(probs.sum(1), 1, atol=1e-5)
+
+
+def test_loso_run_from_one_command_writes_table_csv_and_plots(tiny_synth: Path,
+                                                              tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    code = export_main(["train", "--data", str(tiny_synth), "--cache", str(tmp_path / "cache"),
+                        "--out", str(run), "--protocol", "loso", "--epochs", "1",
+                        "--clips-per-epoch", "2", "--batch-clips", "2", "--clip-frames", "8",
+                        "--quiet"])
+    assert code == 0
+    folds = sorted(p.name for p in run.iterdir() if p.is_dir())
+    assert folds == ["loso_s01", "loso_s02", "loso_s03"]
+    for fold in folds:
+        assert (run / fold / "checkpoint.pt").is_file()
+        assert (run / fold / "log.jsonl").read_text().count("\n") == 1
+    table = (run / "results.md").read_text()
+    assert "F1-score" in table and "merging Overall" in table
+    scores = json.loads((run / "results.json").read_text())["scores"]
+    assert set(scores) == set(VARIANTS)
+    gt_rows = list(csv.DictReader((run / "ground_truth.csv").open()))
+    truth = list(csv.DictReader((tiny_synth / "annotations.csv").open()))
+    assert len(gt_rows) == len(truth) == scores["merging"]["overall"]["total"]
+    for name in VARIANTS:
+        assert (run / f"intervals_{name.replace(' ', '_')}.csv").is_file()
+    assert len(list((run / "timelines").glob("*.png"))) == 3
+    # resume: a finished fold is not trained again (its log keeps one line)
+    code = export_main(["train", "--data", str(tiny_synth), "--cache", str(tmp_path / "cache"),
+                        "--out", str(run), "--protocol", "loso", "--epochs", "1",
+                        "--clips-per-epoch", "2", "--batch-clips", "2", "--clip-frames", "8",
+                        "--quiet", "--resume", "--only-folds", "loso_s01"])
+    assert code == 0
+    assert (run / "loso_s01" / "log.jsonl").read_text().count("\n") == 1
+
+
+def test_evaluate_checkpoint_torch_and_onnx_give_the_same_intervals(tiny_synth: Path,
+                                                                   tmp_path: Path) -> None:
+    from export.checkpoint import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "m.pt", build_model(seed=5))
+    assert export_main(["onnx", "--checkpoint", str(ckpt), "--out", str(tmp_path / "g")]) == 0
+    outs = {}
+    for name, extra in (("torch", []), ("onnx", ["--onnx", str(tmp_path / "g")])):
+        out = tmp_path / name
+        assert export_main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tiny_synth),
+                            "--cache", str(tmp_path / "cache"), "--out", str(out),
+                            *extra]) == 0
+        outs[name] = {n: (out / f"intervals_{n.replace(' ', '_')}.csv").read_text()
+                      for n in VARIANTS}
+    assert outs["torch"] == outs["onnx"]
+
+
+def test_evaluate_bad_checkpoint_is_a_clear_error(tiny_synth: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert export_main(["evaluate", "--checkpoint", str(bad), "--data", str(tiny_synth)]) == 2
+    assert "bad.pt" in capsys.readouterr().err
+
+
+def test_baseline_finds_a_clear_motion_burst() -> None:
+    n, fps = 90, 30.0
+    crops = np.full((n, 128, 128), 100, np.uint8)
+    crops[40:50, 16:48, 16:48] = 160  # a local change lasting 10 frames (1/3 s)
+    valid = np.ones(n, bool)
+    sig = motion_signal(crops, valid, fps)
+    assert sig[:30].max() < sig[40:55].max()
+    found = spot_video(crops, valid, fps, "s", "v", BaselineConfig())
+    assert found and all(i.onset <= 55 and i.offset >= 40 for i in found)
+
+
+def test_baseline_cli(tiny_synth: Path, tmp_path: Path,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    code = export_main(["baseline", "--data", str(tiny_synth), "--cache",
+                        str(tmp_path / "cache"), "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["baseline"]["overall"]["total"] > 0

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Reproduce the shipped weights from scratch: SynthME-30 -> training -> float16 checkpoint + ONNX.
+# Usage: weights/reproduce.sh [PORTRAITS_DIR] [WORK_DIR]
+#   PORTRAITS_DIR  real face photographs/clips (default ../shared/data/real; the shipped model used
+#                  the project's shared test media: 11 distinct people)
+#   WORK_DIR       where data, cache and runs go (default ./work; git-ignored if inside the repo)
+# Wall time on a 2-core CPU: see weights/MODEL_CARD.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORTRAITS=${1:-../shared/data/real}
+WORK=${2:-work}
+PY=${PYTHON:-.venv/bin/python}
+start=$(date +%s)
+"$PY" -m export synth --out "$WORK/synthme30" --seed 0 --fps 30 --subjects 11 --duration-s 32 \
+    --portraits "$PORTRAITS" --quiet
+"$PY" -m export train --data "$WORK/synthme30" --cache "$WORK/cache" --out "$WORK/runs/synthme30_split" \
+    --protocol split --test-subjects s01,s06,s09 --epochs 30 --clips-per-epoch 200 \
+    --optimizer adamw --lr 1e-3 --val-every 10 --threads 2 --quiet
+"$PY" -m export onnx --checkpoint "$WORK/runs/synthme30_split/split/checkpoint.pt" --out weights --ship
+echo "reproduced weights in $(( $(date +%s) - start )) s"

@@ -104,16 +104,18 @@ def serve(blocks: Any, max_upload_mb: int = 50) -> Iterator[str]:
 # ----------------------------------------------------------------------------------- page
 
 
-def wait_until(page: Any, predicate: Callable[[], Any], timeout_s: float, what: str,
-               step_ms: int = 200) -> Any:
-    """Poll ``predicate`` (Playwright-friendly waiting) until truthy; fail naming ``what``."""
+def wait_until(page: Any, predicate: Callable[[], Any], timeout_s: float,
+               what: str | Callable[[], str], step_ms: int = 200) -> Any:
+    """Poll ``predicate`` (Playwright-friendly waiting) until truthy; fail naming ``what``
+    (a callable is asked at the timeout, e.g. for the server's frame counts)."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}", pytrace=False)
+            text = what() if callable(what) else what
+            pytest.fail(f"timed out after {timeout_s:g} s waiting for {text}", pytrace=False)
         page.wait_for_timeout(step_ms)
 
 

@@ -7,6 +7,10 @@ expression segment, closed ("cut short") when the face leaves. The fake webcam s
 2 s and nothing for 0.5 s, looping: the expected event is a macro segment (longer than 0.5 s)
 of about 2 s, cut short, once per loop. The recording clip's segments are known in frames.
 
+The webcam tests are real time: they need the spotter to keep up with about 10 frames/s
+(about 25 ms per frame on one core here); on a machine far busier than that a timeout message
+reports the rate the server reached.
+
 Screenshots go to $BROWSER_ARTIFACTS (default: a pytest temporary folder); with
 UPDATE_SCREENSHOT=1 the webcam screenshot also replaces docs/screenshot.png.
 """
@@ -108,6 +112,16 @@ def new_session(app: SpotterApp, known: set[str], page, timeout_s: float = 60.0)
     return wait_until(page, find, timeout_s, "the page's session on the server")
 
 
+def webcam_load(session) -> str:
+    """How fast the server got this session's webcam frames (for timeout messages: a machine
+    too busy to run the spotter near real time shows here)."""
+    cam = session.webcam
+    a = cam.analysis
+    rate = "-" if a is None else f"{a.rate.fps:.1f}"
+    return (f"{cam.frames_received} frames received, {rate} frames/s, {cam.pauses} pauses "
+            "over 0.5 s")
+
+
 def segment_rows(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r["kind"] == "segment"]
 
@@ -163,7 +177,7 @@ def test_webcam_frames_come_back_annotated_and_the_expected_event_is_logged(
                    "a second annotated frame")
         # Two face loops: two segments, each closed when the face left.
         wait_until(page, lambda: len(segment_rows(log_rows(page, "webcam"))) >= 2, 60,
-                   "two segments in the page's event log")
+                   lambda: f"two segments in the page's event log ({webcam_load(session)})")
         # Screenshot with the face in view and an expression open (face box, bars, flash).
         wait_until(page, lambda: cam.analysis.face_status == "ok"
                    and cam.analysis.spotter.merger.state.open_label is not None, 20,
@@ -194,7 +208,7 @@ def test_webcam_frames_come_back_annotated_and_the_expected_event_is_logged(
         # The expected event: macro (over 0.5 s), cut short by the face leaving, about 2 s.
         expected = [e for e in events if e.kind == "segment" and e.expression == "macro"
                     and e.cut_short and 1.0 <= e.offset_time_s - e.onset_time_s <= 2.4]
-        assert expected, f"no ~2 s macro segment among {events}"
+        assert expected, f"no ~2 s macro segment ({webcam_load(session)}) among {events}"
         # Its duration (frames / measured rate) agrees with the time that passed.
         e = expected[0]
         frames = e.offset_frame - e.onset_frame + 1
@@ -305,7 +319,7 @@ def test_two_browser_sessions_stay_independent(server, browser) -> None:
         start_webcam(page_a)
         a = new_session(app, known, page_a)
         wait_until(page_a, lambda: segment_rows(log_rows(page_a, "webcam")), 60,
-                   "a segment on page A")
+                   lambda: f"a segment on page A ({webcam_load(a)})")
         # B asks for a longer minimum length in its own Settings box, then streams too.
         page_b.get_by_text("Settings", exact=True).first.click()
         page_b.locator("#set-minlen input").fill("3")
@@ -314,7 +328,7 @@ def test_two_browser_sessions_stay_independent(server, browser) -> None:
         start_webcam(page_b)
         b = new_session(app, known | {a.id}, page_b)
         wait_until(page_b, lambda: segment_rows(log_rows(page_b, "webcam")), 60,
-                   "a segment on page B")
+                   lambda: f"a segment on page B ({webcam_load(b)})")
         toggle_webcam(page_a)
         toggle_webcam(page_b)
         page_a.wait_for_timeout(1000)

@@ -95,6 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="dataset root")
     parser.add_argument("--format", default="auto", choices=["auto", "casme2", "samm", "generic"])
     parser.add_argument("--cache", type=Path, default=Path("cache"), help="face-crop cache")
+    parser.add_argument("--subjects", default="", help="comma list: score only these subjects")
     parser.add_argument("--p", type=float, default=BaselineConfig.p, help="threshold factor")
     parser.add_argument("--iou", type=float, default=0.5)
     parser.add_argument("--json", action="store_true")
@@ -107,6 +108,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = BaselineConfig(p=args.p)
         videos, _ = load_videos(args.data, args.format, args.cache, ModelConfig())
+        wanted = {s for s in args.subjects.split(",") if s}
+        if wanted:
+            unknown = sorted(wanted - {v.subject for v in videos})
+            if unknown:
+                raise ValueError(f"--subjects names unknown subjects {unknown}")
+            videos = [v for v in videos if v.subject in wanted]
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -321,11 +321,18 @@ def test_bad_settings(exported_graphs, spotter: Spotter) -> None:
         spotter.run([], batch_frames=0)
 
 
-@pytest.mark.skipif((DEFAULT_WEIGHTS / "backbone.onnx").is_file(),
-                    reason="trained graphs are installed in weights/")
-def test_missing_default_weights_say_how_to_make_them() -> None:
+def test_missing_weights_say_how_to_make_them(tmp_path: Path) -> None:
     with pytest.raises(EngineError, match="python -m export onnx"):
-        Spotter()
+        Spotter(tmp_path / "no_weights_here")
+
+
+def test_default_weights_are_the_shipped_graphs() -> None:
+    spotter = Spotter(provider="cpu")  # the repository's weights/ folder
+    try:
+        assert spotter.engine.class_names == ("none", "micro", "macro")
+        assert DEFAULT_WEIGHTS == Path(__file__).resolve().parents[2] / "weights"
+    finally:
+        spotter.close()
 
 
 # ----------------------------------------------------------------------------------- real media

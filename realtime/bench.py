@@ -659,6 +659,9 @@ def measure_memory(cfg: BenchConfig, clip: Path, spotter: Any,
     def sample(i: int) -> None:
         if i % _RSS_EVERY == 0 or i == warm_at:
             samples.append((i, rss_mb()))
+            if i and i % (10 * _RSS_EVERY) == 0:
+                say(f"    {i}/{n} frames, RSS {samples[-1][1]:.1f} MB, "
+                    f"{i / (time.perf_counter() - t0):.1f} frames/s")
 
     t0 = time.perf_counter()
     with open_source(LoopingClip(clip, n), fps=30.0) as source:
@@ -700,6 +703,9 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "" if "eager" in modes else "eager reference not run"),
         _target("per-window inference p95 (cached) vs one backbone pass p95",
                 ratios.get("window_p95_vs_backbone_p95"), "<=", TARGET_WINDOW_VS_BACKBONE, "x"),
+        _target("per-window inference p95 (cached) vs one backbone pass p50 (strict reading)",
+                ratios.get("window_p95_vs_backbone_p50"), "<=", TARGET_WINDOW_VS_BACKBONE, "x",
+                "the backbone's own p95/p50 jitter counts against it"),
     ]
     fbf = e2e.get("frame_by_frame", {}).get("fps")
     note = f"clip {size[0]}x{size[1]}" + ("" if tuple(size) == (640, 480) else

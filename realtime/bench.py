@@ -92,6 +92,7 @@ class BenchConfig:
     eager: bool = True
     checkpoint: Path | None = None
     int8: Path | None = None  # int8 backbone graph; None: none
+    threshold: float | None = None  # the spotter's expression threshold (None: argmax)
 
     def __post_init__(self) -> None:
         def need(name: str, ok: bool, valid: str) -> None:
@@ -117,6 +118,9 @@ class BenchConfig:
         need("threads", self.threads is None or (is_int(self.threads)
                                                  and 1 <= self.threads <= 256),
              "None or an int in [1, 256]")
+        need("threshold", self.threshold is None or (
+            isinstance(self.threshold, int | float) and 0.0 <= self.threshold <= 1.0),
+             "None or a probability in [0, 1]")
         need("resize", self.resize is None or (
             len(self.resize) == 2 and all(is_int(v) and 16 <= v <= 8192 for v in self.resize)),
              "None or (width, height) in [16, 8192] px")
@@ -771,7 +775,9 @@ def format_markdown(result: dict[str, Any]) -> str:
         f"Clip: {src['path_name']} {src['size'][0]}x{src['size'][1]} at {src['fps']:g} fps "
         f"({src['frames']} frames, looped); {c['frames']} measured frames per run after "
         f"{c['warmup_frames']} warm-up frames, {c['runs']} runs (medians).  ",
-        f"Graphs: {result['engine']['describe']}", "",
+        f"Graphs: {result['engine']['describe']}" + (
+            "" if c.get("threshold") is None else
+            f"  \nSpotter: expression threshold {c['threshold']:g} (instead of argmax)"), "",
         "### Per-stage latency (live path, one frame at a time)", "",
         "| stage | p50 ms | p95 ms | p99 ms | mean ms |", "|---|---:|---:|---:|---:|",
     ]
@@ -870,6 +876,7 @@ def write_histogram(result: dict[str, Any], latencies: dict[str, list[float]],
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [3, 2]})
     colors = {"cached": "tab:blue", "cached-int8": "tab:green", "window": "tab:orange",
@@ -887,6 +894,10 @@ def write_histogram(result: dict[str, Any], latencies: dict[str, list[float]],
             ax.axvline(bb["p50_ms"], color="k", ls="--", lw=1,
                        label=f"one backbone pass p50 {bb['p50_ms']:.1f} ms")
         ax.set_xscale("log")
+        ticks = [t for t in (0.5, 1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000)
+                 if bins[0] <= t <= bins[-1]]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.legend(fontsize=7)
     ax.set_xlabel("per-window inference latency (ms, log scale)")
     ax.set_ylabel("windows")
@@ -945,7 +956,7 @@ def run_bench(cfg: BenchConfig, say: Callable[[str], None] = lambda s: None,
         result["stages"], crops = measure_stages(cfg, clip, fps, engine, say)
 
         say("end to end (real source and spotter):")
-        spotter = Spotter(cfg.weights, engine=engine)
+        spotter = Spotter(cfg.weights, engine=engine, threshold=cfg.threshold)
         try:
             e2e = {"frame_by_frame": measure_end_to_end(cfg, clip, spotter, 1, say,
                                                         "frame by frame")}
@@ -953,7 +964,7 @@ def run_bench(cfg: BenchConfig, say: Callable[[str], None] = lambda s: None,
             if cfg.int8 is not None:
                 e8 = Engine(cfg.weights, provider=cfg.provider, threads=cfg.threads,
                             backbone_file=cfg.int8.resolve())
-                with Spotter(cfg.weights, engine=e8) as sp8:
+                with Spotter(cfg.weights, engine=e8, threshold=cfg.threshold) as sp8:
                     e2e["frame_by_frame_int8"] = measure_end_to_end(
                         cfg, clip, sp8, 1, say, "frame by frame, int8 backbone")
             result["end_to_end"] = e2e
@@ -1019,6 +1030,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, default=None, metavar="FILE.pt",
                         help="checkpoint for the PyTorch eager reference (default: a matching "
                              ".pt next to the graphs, else random weights; speed is the same)")
+    parser.add_argument("--threshold", type=float, default=None, metavar="P",
+                        help="the spotter's expression probability threshold (default: argmax); "
+                             "e.g. to make a random-weight model fire so that event delays can "
+                             "be measured (speed is unaffected)")
     parser.add_argument("--no-eager", action="store_true",
                         help="skip the PyTorch eager per-window reference")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
@@ -1049,14 +1064,15 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
             raise ValueError(f"--int8: {choice} not found (in {args.weights} or as a path)")
     options = {"frames": "--frames", "runs": "--runs", "warmup_frames": "--warmup",
                "long_frames": "--long-frames", "live_frames": "--live-frames",
-               "live_fps": "--live-fps", "threads": "--threads"}
+               "live_fps": "--live-fps", "threads": "--threads", "threshold": "--threshold"}
     try:
         return BenchConfig(
             source=Path(source), weights=Path(args.weights), provider=args.provider,
             frames=args.frames, runs=args.runs, warmup_frames=args.warmup,
             resize=parse_size(args.resize) if args.resize else None, threads=args.threads,
             long_frames=args.long_frames, live_frames=args.live_frames, live_fps=args.live_fps,
-            eager=not args.no_eager, checkpoint=args.checkpoint, int8=int8)
+            eager=not args.no_eager, checkpoint=args.checkpoint, int8=int8,
+            threshold=args.threshold)
     except ValueError as exc:
         msg = str(exc)
         for field, opt in options.items():

@@ -209,7 +209,8 @@ def test_bad_settings_exit_2_naming_the_option(clip: Path, graphs: Path,
     for extra, needle in ((["--resize", "640by480"], "--resize"),
                           (["--frames", "2"], "--frames"),
                           (["--runs", "0"], "--runs"),
-                          (["--int8", "nothere.onnx"], "--int8")):
+                          (["--int8", "nothere.onnx"], "--int8"),
+                          (["--threshold", "1.5"], "--threshold")):
         assert main([*base, *extra]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error:") and needle in err, (extra, err)

@@ -776,6 +776,8 @@ def format_markdown(result: dict[str, Any]) -> str:
         f"({src['frames']} frames, looped); {c['frames']} measured frames per run after "
         f"{c['warmup_frames']} warm-up frames, {c['runs']} runs (medians).  ",
         f"Graphs: {result['engine']['describe']}" + (
+            f"  \nModel: {result['engine']['training']}" if result["engine"].get("training")
+            else "") + (
             "" if c.get("threshold") is None else
             f"  \nSpotter: expression threshold {c['threshold']:g} (instead of argmax)"), "",
         "### Per-stage latency (live path, one frame at a time)", "",
@@ -949,8 +951,11 @@ def run_bench(cfg: BenchConfig, say: Callable[[str], None] = lambda s: None,
                        "fps": fps, "frames": n_clip, "resized": cfg.resize is not None},
         }
         engine = Engine(cfg.weights, provider=cfg.provider, threads=cfg.threads)
+        meta = engine.contract.model.get("metadata") or {}
         result["engine"] = {"provider": engine.provider, "note": engine.provider_note,
-                            "describe": engine.describe(), "threads": cfg.threads}
+                            "describe": engine.describe(), "threads": cfg.threads,
+                            "training": str(meta.get("training", "")) if isinstance(meta, dict)
+                            else ""}
         say(f"engine: {engine.describe()}")
         say("stages (one thread, frame by frame):")
         result["stages"], crops = measure_stages(cfg, clip, fps, engine, say)

@@ -139,6 +139,30 @@ def start_webcam(page: Any) -> None:
     root.locator("button[aria-label='capture photo']").first.click()
 
 
+def set_value(page: Any, elem_id: str, value: object, timeout_s: float = 15.0) -> None:
+    """Type ``value`` into the text or number box ``elem_id`` so that it sticks.
+
+    A box in an accordion or tab that was just opened is still being mounted: Gradio sets its
+    initial value after the first render, which can overwrite what was typed a moment
+    earlier (seen in CI). Type, leave the box, and retype until the value has held for a
+    second."""
+    box = page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+    box.wait_for(state="visible", timeout=timeout_s * 1000)
+    want = str(value)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        box.fill(want)
+        box.press("Tab")
+        page.wait_for_timeout(500)
+        if box.input_value() == want:
+            page.wait_for_timeout(500)
+            if box.input_value() == want:
+                return
+        if time.monotonic() > deadline:
+            pytest.fail(f"the box #{elem_id} did not keep the value {want!r}",
+                        pytrace=False)
+
+
 def toggle_webcam(page: Any) -> None:
     page.locator("#webcam-in button[aria-label='capture photo']").first.click()
 

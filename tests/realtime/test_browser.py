@@ -35,6 +35,7 @@ from tests.realtime.browser_util import (
     open_page,
     require_chromium,
     serve,
+    set_value,
     start_webcam,
     textbox_value,
     toggle_webcam,
@@ -289,7 +290,7 @@ def test_server_source_runs_until_stop(server, browser, media) -> None:
     context, page = open_page(browser, url)
     try:
         page.get_by_role("tab", name="Server source").click()
-        page.locator("#server-spec textarea, #server-spec input").first.fill(str(media["clip"]))
+        set_value(page, "server-spec", media["clip"])
         page.locator("#server-start").click()
         wait_until(page, lambda: textbox_value(page, "server-status").startswith("running"), 20,
                    "the source to run")
@@ -322,9 +323,7 @@ def test_two_browser_sessions_stay_independent(server, browser) -> None:
                    lambda: f"a segment on page A ({webcam_load(a)})")
         # B asks for a longer minimum length in its own Settings box, then streams too.
         page_b.get_by_text("Settings", exact=True).first.click()
-        page_b.locator("#set-minlen input").fill("3")
-        page_b.locator("#set-minlen input").press("Tab")
-        page_b.wait_for_timeout(500)  # let the page take the value in before streaming
+        set_value(page_b, "set-minlen", 3)
         start_webcam(page_b)
         b = new_session(app, known | {a.id}, page_b)
         wait_until(page_b, lambda: segment_rows(log_rows(page_b, "webcam")), 60,

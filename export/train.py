@@ -14,6 +14,17 @@ supports them; CUDA is used when present.
 
 Class imbalance: clip centres are sampled so that each class (none/micro/macro) is drawn equally
 often (balanced sampling); the loss itself is unweighted.
+
+Motion auxiliary loss (``--motion-weight``, off by default; not in the paper): the paper starts
+its backbone from ImageNet and AffectNet weights, which cannot be downloaded here, and a backbone
+trained from scratch on a few identities learns who the person is and almost nothing of the small
+frame-to-frame deformations that mark an expression. This label-free term asks the backbone's
+feature maps to change where the face changes: for frame pairs ``(t, t + d)`` of a training clip,
+``d`` in (1, 2, 4), a per-position linear probe on ``|f_t - f_{t+d}|`` (512 -> 1 at each of the
+4x4 positions) regresses the local image change (block-averaged absolute difference of the two
+crops, on the same 4x4 grid, ``log1p``-scaled). It costs no extra backbone pass (the clip's
+features are shared with the classification loss); the probe is dropped after training, so the
+exported model is exactly STSNet_SW.
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from export.checkpoint import load_checkpoint, save_checkpoint
-from export.model import ModelConfig, STSNetSW, build_model
+from export.model import FEATURE_CHANNELS, ModelConfig, STSNetSW, build_model, sliding_windows
 
 
 @dataclass(frozen=True)
@@ -57,20 +68,22 @@ class TrainConfig:
     bf16: bool = True  # bfloat16 autocast on CPU (and CUDA)
     seed: int = 0
     val_every: int = 0  # evaluate held-out videos every N epochs (0: only at the end)
+    motion_weight: float = 0.0  # weight of the label-free motion auxiliary loss (0: off)
 
     def __post_init__(self) -> None:
         checks = {"epochs": self.epochs >= 1, "lr": self.lr > 0, "lr_min": 0 <= self.lr_min,
                   "batch_clips": self.batch_clips >= 1,
                   "clips_per_epoch": self.clips_per_epoch >= 1,
                   "clip_frames": self.clip_frames >= 5, "weight_decay": self.weight_decay >= 0,
-                  "momentum": 0 <= self.momentum < 1, "val_every": self.val_every >= 0}
+                  "momentum": 0 <= self.momentum < 1, "val_every": self.val_every >= 0,
+                  "motion_weight": self.motion_weight >= 0}
         checks["optimizer"] = self.optimizer in ("sgd", "adamw")
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             listed = ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
             raise ValueError(f"invalid training settings: {listed}"
                              " (epochs, batch_clips, clips_per_epoch >= 1; clip_frames >= 5; "
-                             "lr > 0; 0 <= momentum < 1)")
+                             "lr > 0; 0 <= momentum < 1; motion_weight >= 0)")
 
 
 @dataclass
@@ -170,6 +183,46 @@ def augment(clips: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torc
     return x
 
 
+# --------------------------------------------------------------------------- motion loss
+
+MOTION_STEPS = (1, 2, 4)  # frame distances of the pairs the motion loss compares
+MOTION_BLOCK_PX = 8  # crops are block-averaged first so sensor noise does not count as motion
+MOTION_SCALE = 100.0  # target = log1p(scale * mean |block difference|), pixel values in [0, 1]
+
+
+def motion_targets(clips: torch.Tensor, grid: int) -> dict[int, torch.Tensor]:
+    """``(B, L, 1, S, S)`` crops -> {d: (B, L - d, grid, grid)} local change between t and t+d."""
+    b, length, _, s, _ = clips.shape
+    blocks = F.avg_pool2d(clips.reshape(b * length, 1, s, s), MOTION_BLOCK_PX)
+    blocks = blocks.reshape(b, length, *blocks.shape[-2:])
+    out = {}
+    for d in MOTION_STEPS:
+        if d >= length:
+            continue
+        diff = (blocks[:, d:] - blocks[:, :-d]).abs()
+        pooled = F.adaptive_avg_pool2d(diff.reshape(-1, 1, *diff.shape[-2:]), grid)
+        out[d] = torch.log1p(MOTION_SCALE * pooled.reshape(b, length - d, grid, grid))
+    return out
+
+
+def motion_loss(feats: torch.Tensor, targets: dict[int, torch.Tensor],
+                probe: torch.nn.Conv2d) -> torch.Tensor:
+    """Mean squared error of the probe's change estimate from ``|f_t - f_{t+d}|``.
+
+    ``feats`` ``(B, L, C, H, W)`` are the clip's backbone features."""
+    losses = []
+    for d, target in targets.items():
+        delta = (feats[:, d:] - feats[:, :-d]).abs().float()
+        pred = probe(delta.reshape(-1, *delta.shape[2:])).reshape(target.shape)
+        losses.append(F.mse_loss(pred, target))
+    return torch.stack(losses).mean()
+
+
+def make_motion_probe() -> torch.nn.Conv2d:
+    """The per-position linear probe of the motion loss (not part of the exported model)."""
+    return torch.nn.Conv2d(FEATURE_CHANNELS, 1, kernel_size=1)
+
+
 # --------------------------------------------------------------------------- loop
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -182,10 +235,11 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def train_one_epoch(model: STSNetSW, sampler: ClipSampler, optimizer: torch.optim.Optimizer,
                     scheduler: Any, cfg: TrainConfig, device: torch.device,
-                    gen: torch.Generator, epoch: int, progress: bool = True) -> dict[str, float]:
+                    gen: torch.Generator, epoch: int, progress: bool = True,
+                    probe: torch.nn.Conv2d | None = None) -> dict[str, float]:
     model.train()
     steps = max(1, cfg.clips_per_epoch // cfg.batch_clips)
-    total_loss = correct = seen = 0.0
+    total_loss = correct = seen = motion_total = 0.0
     t0 = time.perf_counter()
     use_bf16 = cfg.bf16 and (device.type == "cuda" or _cpu_has_bf16())
     for step in range(steps):
@@ -195,13 +249,21 @@ def train_one_epoch(model: STSNetSW, sampler: ClipSampler, optimizer: torch.opti
         clips = augment(clips, cfg, gen).to(device)
         labels = labels.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            logits, _ = model.forward_clips(clips)
-        loss = F.cross_entropy(logits.float(), labels)
+            b, length = clips.shape[:2]
+            feats = model.backbone(clips.reshape(b * length, *clips.shape[2:]))
+            feats = feats.reshape(b, length, *feats.shape[1:])
+            logits, _ = model.head(sliding_windows(feats, model.config.window))
+        ce = F.cross_entropy(logits.float(), labels)
+        loss = ce
+        if probe is not None:
+            aux = motion_loss(feats, motion_targets(clips, feats.shape[-1]), probe)
+            motion_total += aux.item() * len(labels)
+            loss = ce + cfg.motion_weight * aux
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total_loss += loss.item() * len(labels)
+        total_loss += ce.item() * len(labels)
         correct += float((logits.argmax(1) == labels).sum())
         seen += len(labels)
         if progress and (step % 10 == 9 or step == steps - 1):
@@ -211,7 +273,8 @@ def train_one_epoch(model: STSNetSW, sampler: ClipSampler, optimizer: torch.opti
     if progress:
         print(file=sys.stderr)
     elapsed = time.perf_counter() - t0
-    return {"loss": total_loss / seen, "train_acc": correct / seen,
+    stats = {"motion_loss": motion_total / seen} if probe is not None else {}
+    return {**stats, "loss": total_loss / seen, "train_acc": correct / seen,
             "windows_per_s": seen / elapsed, "lr": scheduler.get_last_lr()[0],
             "epoch_s": elapsed}
 
@@ -242,11 +305,13 @@ def fit(train_videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig
     model = build_model(model_cfg, seed=cfg.seed).to(device)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
+    probe = make_motion_probe().to(device) if cfg.motion_weight > 0 else None
+    params = list(model.parameters()) + (list(probe.parameters()) if probe is not None else [])
     if cfg.optimizer == "adamw":
         optimizer: torch.optim.Optimizer = torch.optim.AdamW(
-            model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+        optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                                     weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, cfg.clips_per_epoch // cfg.batch_clips)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -262,6 +327,8 @@ def fit(train_videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig
             raise ValueError(f"{ckpt_path}: cannot resume, it was trained with different settings "
                              f"{state.get('train_config')}")
         model.load_state_dict(ckpt["state_dict"])
+        if probe is not None:
+            probe.load_state_dict(state["probe"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch = int(state["epoch"]) + 1
@@ -273,7 +340,7 @@ def fit(train_videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig
 
     for epoch in range(start_epoch, cfg.epochs + 1):
         stats = train_one_epoch(model, sampler, optimizer, scheduler, cfg, device, gen, epoch,
-                                progress)
+                                progress, probe=probe)
         entry: dict[str, Any] = {"epoch": epoch, **stats}
         last = epoch == cfg.epochs
         if val_videos and (last or (cfg.val_every and epoch % cfg.val_every == 0)):
@@ -289,7 +356,9 @@ def fit(train_videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig
         save_checkpoint(ckpt_path, model, metadata={**(metadata or {}), "epochs_done": epoch},
                         train_state={"optimizer": optimizer.state_dict(),
                                      "scheduler": scheduler.state_dict(), "epoch": epoch,
-                                     "train_config": asdict(cfg), "log": log})
+                                     "train_config": asdict(cfg), "log": log,
+                                     **({"probe": probe.state_dict()} if probe is not None
+                                        else {})})
     model.eval()
     return model, log
 
@@ -340,7 +409,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only-folds", default="", help="comma list of fold names to run")
     parser.add_argument("--optimizer", default=d.optimizer, choices=["sgd", "adamw"])
     for name in ("epochs", "lr", "lr_min", "momentum", "weight_decay", "clip_frames",
-                 "batch_clips", "clips_per_epoch", "seed", "val_every"):
+                 "batch_clips", "clips_per_epoch", "seed", "val_every", "motion_weight"):
         parser.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)),
                             default=getattr(d, name))
     parser.add_argument("--no-bf16", action="store_true", help="train in float32")
@@ -360,7 +429,8 @@ def run(args: argparse.Namespace) -> int:
                           momentum=args.momentum, weight_decay=args.weight_decay,
                           clip_frames=args.clip_frames, batch_clips=args.batch_clips,
                           clips_per_epoch=args.clips_per_epoch, seed=args.seed,
-                          val_every=args.val_every, bf16=not args.no_bf16,
+                          val_every=args.val_every, motion_weight=args.motion_weight,
+                          bf16=not args.no_bf16,
                           flip=not args.no_augment, photometric=not args.no_augment,
                           rotate_deg=0.0 if args.no_augment else 10.0,
                           scale_jitter=0.0 if args.no_augment else 0.1,

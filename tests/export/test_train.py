@@ -20,7 +20,18 @@ from export.baseline import BaselineConfig, motion_signal, spot_video
 from export.evaluate_model import VARIANTS, predict_video
 from export.model import ModelConfig, build_model
 from export.synth import SynthConfig, generate
-from export.train import ClipSampler, TrainConfig, TrainVideo, augment, make_folds, window_centres
+from export.train import (
+    ClipSampler,
+    TrainConfig,
+    TrainVideo,
+    augment,
+    fit,
+    make_folds,
+    make_motion_probe,
+    motion_loss,
+    motion_targets,
+    window_centres,
+)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +107,42 @@ def test_train_config_validation_names_the_setting() -> None:
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="optimizer"):
         TrainConfig(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="motion_weight=-1"):
+        TrainConfig(motion_weight=-1.0)
+
+
+def test_motion_targets_locate_the_change_and_ignore_pixel_noise() -> None:
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.2, 0.8, (1, 1, 1, 128, 128)).astype(np.float32)
+    clip = np.repeat(base, 6, axis=1)
+    clip = clip + rng.normal(0, 0.004, clip.shape).astype(np.float32)  # sensor noise only
+    clip[0, 3:, 0, :32, 96:] += 0.1  # a patch changes from frame 3 on (top-right 4x4 cell)
+    targets = motion_targets(torch.from_numpy(clip), grid=4)
+    assert sorted(targets) == [1, 2, 4]
+    assert targets[1].shape == (1, 5, 4, 4) and targets[4].shape == (1, 2, 4, 4)
+    step = targets[1][0, 2]  # frames 2 -> 3: the step
+    assert step[0, 3] > 1.0  # log1p(100 * 0.1 * 1.0) = 2.4
+    others = np.delete(step.numpy().ravel(), 3)
+    assert others.max() < 0.1  # noise averaged over 8x8 blocks stays near 0
+    assert targets[1][0, 0].max() < 0.1  # frames 0 -> 1: nothing moved
+
+
+def test_motion_loss_trains_the_backbone_and_leaves_the_exported_model_unchanged(
+        tmp_path: Path) -> None:
+    cfg = ModelConfig()
+    probe = make_motion_probe()
+    feats = torch.randn(2, 6, 512, 4, 4, requires_grad=True)
+    targets = motion_targets(torch.rand(2, 6, 1, 128, 128), grid=4)
+    loss = motion_loss(feats, targets, probe)
+    loss.backward()
+    assert loss.item() > 0 and feats.grad is not None and feats.grad.abs().sum() > 0
+    # A fit with the auxiliary loss saves a plain STSNet_SW state dict (no probe in it).
+    videos = [_video(40)]
+    model, log = fit(videos, cfg, TrainConfig(epochs=1, clips_per_epoch=2, batch_clips=2,
+                                              clip_frames=8, motion_weight=1.0, bf16=False),
+                     tmp_path / "run", torch.device("cpu"), progress=False)
+    assert "motion_loss" in log[0] and log[0]["motion_loss"] > 0
+    assert set(model.state_dict()) == set(build_model(cfg).state_dict())
 
 
 def test_predict_video_marks_only_full_face_windows() -> None:

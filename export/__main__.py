@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "baseline": ("export.baseline", "training-free frame-difference spotting baseline"),
     "info": ("export.info", "parameter count and FLOPs per frame of the model"),
     "quantize": ("export.quantize", "int8 backbone (static, calibrated on face crops); F1 gate"),
+    "diagnose": ("export.diagnose", "feature variation and a head-only probe: what a model learnt"),
 }
 
 

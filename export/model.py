@@ -244,15 +244,18 @@ class STSNetSW(nn.Module):
         feats = self.backbone(windows.reshape(b * k, *windows.shape[2:]))
         return self.head(feats.reshape(b, k, *feats.shape[1:]))
 
-    def forward_clips(self, clips: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_clips(self, clips: Tensor, return_features: bool = False) -> tuple[Tensor, ...]:
         """Contiguous clips ``(B, L, 1, S, S)`` -> logits for every full window, in clip order.
 
-        Returns logits ``(B * (L - K + 1), Q)`` and scores ``(B * (L - K + 1), K)``.
+        Returns logits ``(B * (L - K + 1), Q)`` and scores ``(B * (L - K + 1), K)``, and with
+        ``return_features`` also the clips' feature maps ``(B, L, 512, h, w)`` (for losses on
+        the backbone, without a second pass).
         """
         b, length = clips.shape[:2]
         feats = self.backbone(clips.reshape(b * length, *clips.shape[2:]))
         feats = feats.reshape(b, length, *feats.shape[1:])
-        return self.head(sliding_windows(feats, self.config.window))
+        logits, scores = self.head(sliding_windows(feats, self.config.window))
+        return (logits, scores, feats) if return_features else (logits, scores)
 
 
 def build_model(config: ModelConfig | None = None, seed: int | None = 0) -> STSNetSW:

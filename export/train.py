@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from export.checkpoint import load_checkpoint, save_checkpoint
-from export.model import FEATURE_CHANNELS, ModelConfig, STSNetSW, build_model, sliding_windows
+from export.model import FEATURE_CHANNELS, ModelConfig, STSNetSW, build_model
 
 
 @dataclass(frozen=True)
@@ -249,10 +249,7 @@ def train_one_epoch(model: STSNetSW, sampler: ClipSampler, optimizer: torch.opti
         clips = augment(clips, cfg, gen).to(device)
         labels = labels.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            b, length = clips.shape[:2]
-            feats = model.backbone(clips.reshape(b * length, *clips.shape[2:]))
-            feats = feats.reshape(b, length, *feats.shape[1:])
-            logits, _ = model.head(sliding_windows(feats, model.config.window))
+            logits, _, feats = model.forward_clips(clips, return_features=True)
         ce = F.cross_entropy(logits.float(), labels)
         loss = ce
         if probe is not None:

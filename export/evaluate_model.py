@@ -22,6 +22,7 @@ import numpy as np
 
 from realtime.metrics import Interval, format_table, score, table_dict, write_intervals_csv
 from realtime.postprocess import PostprocessConfig, postprocess
+from realtime.reference import InputTransform, transform_video
 
 VARIANTS: dict[str, PostprocessConfig] = {
     "no merging": PostprocessConfig(merge_gap_frames=0),
@@ -32,12 +33,17 @@ VARIANTS: dict[str, PostprocessConfig] = {
 
 def load_videos(data: Path, fmt: str, cache: Path, model_cfg: Any,
                 progress: bool = True) -> tuple[list[Any], dict[str, Any]]:
-    """Read a dataset, fill the face-crop cache as needed, return ``TrainVideo`` objects."""
+    """Read a dataset, fill the face-crop cache as needed, return ``TrainVideo`` objects.
+
+    The crops are what the model is fed: raw, or passed through the model's input transform
+    (``model_cfg.input_transform``, restarted after every frame without a face). The cache
+    always holds raw crops."""
     from export.datasets import frame_labels, load_dataset
     from export.preprocess import preprocess_dataset
     from export.train import TrainVideo
     from realtime.face import FaceCropConfig
 
+    transform = getattr(model_cfg, "input_transform", InputTransform())
     dataset = load_dataset(data, fmt)
     cached = preprocess_dataset(dataset, cache, FaceCropConfig(crop_size=model_cfg.crop_size),
                                 progress=progress)
@@ -46,8 +52,10 @@ def load_videos(data: Path, fmt: str, cache: Path, model_cfg: Any,
     for c in cached:
         item = items[(c.subject, c.video)]
         labels = frame_labels(len(c.crops), item.annotations, model_cfg.class_names)
-        videos.append(TrainVideo(subject=c.subject, video=c.video, crops=c.crops,
-                                 valid=np.asarray(c.valid, bool), labels=labels,
+        valid = np.asarray(c.valid, bool)
+        crops = transform_video(c.crops, valid, transform)
+        videos.append(TrainVideo(subject=c.subject, video=c.video, crops=crops,
+                                 valid=valid, labels=labels,
                                  fps=float(c.fps), annotations=tuple(item.annotations)))
     info = {"name": dataset.name, "root": str(data), "format": fmt, "videos": len(videos),
             "subjects": sorted({v.subject for v in videos}),
@@ -97,6 +105,7 @@ class OnnxPredictor:
         self.hd, ch = C.open_graph(graph_dir / C.GRAPH_FILES["head"], "head")
         C.check_pair(cb, ch, "backbone.onnx", "head.onnx")
         self.k, self.class_names, self.batch = cb.window, cb.class_names, batch_frames
+        self.input_transform = InputTransform.from_dict(cb.input_transform)
 
     def features(self, crops: np.ndarray) -> np.ndarray:
         out = [self.bb.run(None, {"frames": (crops[i:i + self.batch, None] / np.float32(255))
@@ -236,6 +245,10 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
             videos = [v for v in videos if v.subject in subjects]
         onnx_dir = getattr(args, "onnx", None)
         predictor: Any = OnnxPredictor(Path(onnx_dir)) if onnx_dir else TorchPredictor(model)
+        if onnx_dir and predictor.input_transform != model.config.input_transform:
+            raise ValueError(f"{onnx_dir}: the graphs take {predictor.input_transform.describe()}"
+                             f" but {args.checkpoint} takes "
+                             f"{model.config.input_transform.describe()}; export them again")
     except (CheckpointError, ValueError, FileNotFoundError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,10 @@ Deviations from the paper, all deliberate:
   selection is plain hard top-M.)
 * No ImageNet/AffectNet initialisation: nothing can be downloaded; weights start from torch's
   default initialisation under a fixed seed (the authors' public code also trains from scratch).
+* Optional input transform (``input_tau_frames > 0``, off by default): the backbone sees each
+  crop minus a running average of the face's previous crops (``realtime.reference``), which
+  removes identity; trained from scratch on SynthME, raw crops learn nothing that carries to new
+  people (held-out F1 0) and this transform is what makes the shipped model work.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, ResNet
+
+from realtime.reference import InputTransform
 
 FEATURE_CHANNELS = 512
 BACKBONE_STRIDE = 32
@@ -55,6 +61,10 @@ class ModelConfig:
     selector_dropout: float = 0.5  # inside the key-frame selector (VASNet)
     input_mean: float = 0.5  # the graph computes (x - mean) / std on x in [0, 1]
     input_std: float = 0.5
+    # Input transform (realtime/reference.py): 0 feeds raw crops (the paper); > 0 feeds each crop
+    # minus a running average of the track's previous crops with this time constant, in frames.
+    input_tau_frames: int = 0
+    input_gain: float = 4.0  # contrast of the reference-difference image
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -91,6 +101,12 @@ class ModelConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         if self.input_std <= 0:
             raise ValueError(f"input_std must be > 0, got {self.input_std!r}")
+        self.input_transform  # noqa: B018 (validates input_tau_frames and input_gain)
+
+    @property
+    def input_transform(self) -> InputTransform:
+        """What the backbone is fed: raw crops or reference differences (see realtime.reference)."""
+        return InputTransform(tau_frames=self.input_tau_frames, gain=self.input_gain)
 
     @property
     def num_classes(self) -> int:

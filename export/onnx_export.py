@@ -67,7 +67,8 @@ def make_contract(model: STSNetSW, graph: str, checkpoint_sha256: str,
         key_frames=cfg.key_frames, crop_size=cfg.crop_size, feature_shape=cfg.feature_shape,
         class_names=cfg.class_names, input_mean=cfg.input_mean, input_std=cfg.input_std,
         checkpoint_sha256=checkpoint_sha256, exporter=EXPORTER, opset=OPSET,
-        model={"config": cfg.to_dict(), "metadata": model_metadata})
+        model={"config": cfg.to_dict(), "metadata": model_metadata},
+        input_transform=cfg.input_transform.to_dict())
 
 
 def _export_one(module: nn.Module, example: Tensor, contract: C.Contract) -> onnx.ModelProto:

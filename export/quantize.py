@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from realtime import contract as C
+from realtime.reference import InputTransform, ReferenceDifference, transform_video
 
 INT8_BACKBONE_FILE = "backbone_int8.onnx"
 SHARED_WEIGHTS_FILE = "stsnet_sw.weights"
@@ -58,8 +59,10 @@ class QuantizeError(RuntimeError):
 # ------------------------------------------------------------------------------ calibration
 
 
-def _crops_from_cache(paths: list[Path], crop_size: int) -> list[np.ndarray]:
-    """Valid face crops of face-crop cache files (``crops`` + ``valid`` arrays), per video."""
+def _crops_from_cache(paths: list[Path], crop_size: int,
+                      transform: InputTransform) -> list[np.ndarray]:
+    """Network inputs for the valid face crops of face-crop cache files (``crops`` + ``valid``
+    arrays), per video."""
     out = []
     for path in paths:
         try:
@@ -72,16 +75,19 @@ def _crops_from_cache(paths: list[Path], crop_size: int) -> list[np.ndarray]:
             raise QuantizeError(f"{path}: crops are {crops.dtype} {crops.shape}, the graphs take "
                                 f"({crop_size}, {crop_size}) uint8")
         if valid.any():
-            out.append(crops[valid])
+            out.append(transform_video(crops, valid, transform)[valid])
     return out
 
 
-def _crops_from_media(source: Path, crop_size: int, max_frames: int) -> list[np.ndarray]:
-    """Face crops of a video file or image folder, cropped as the live spotter crops them."""
+def _crops_from_media(source: Path, crop_size: int, max_frames: int,
+                      transform: InputTransform) -> list[np.ndarray]:
+    """Network inputs for the face crops of a video file or image folder, cropped as the live
+    spotter crops them (a reference-difference input restarts where the face is lost)."""
     from realtime.face import FaceCropConfig, FaceCropper
     from realtime.sources import SourceError, open_source
 
     crops = []
+    reference = ReferenceDifference(transform)
     try:
         with open_source(source) as frames, FaceCropper(FaceCropConfig(crop_size=crop_size)) \
                 as cropper:
@@ -90,7 +96,9 @@ def _crops_from_media(source: Path, crop_size: int, max_frames: int) -> list[np.
                     break
                 face = cropper.process(frame.image)
                 if face.crop is not None:
-                    crops.append(face.crop)
+                    crops.append(reference.update(face.crop))
+                else:
+                    reference.reset()
     except SourceError as exc:
         raise QuantizeError(f"calibration source: {exc}") from exc
     return [np.stack(crops)] if crops else []
@@ -98,8 +106,11 @@ def _crops_from_media(source: Path, crop_size: int, max_frames: int) -> list[np.
 
 def collect_calibration_crops(source: str | Path, crop_size: int = 128,
                               count: int = DEFAULT_CALIB_CROPS, *,
-                              max_media_frames: int = 3000) -> np.ndarray:
-    """``count`` face crops ``(N, S, S)`` uint8 for calibration, spread evenly over the source.
+                              max_media_frames: int = 3000,
+                              transform: InputTransform | None = None) -> np.ndarray:
+    """``count`` backbone inputs ``(N, S, S)`` uint8 for calibration, spread evenly over the
+    source: face crops, passed through ``transform`` (the graphs' input transform; None: raw)
+    video by video before the picks are made.
 
     source: a face-crop cache file (``.npz``) or folder of them (searched recursively, e.g.
         ``cache/`` of ``python -m export preprocess``), or a video file / image folder (faces
@@ -114,8 +125,9 @@ def collect_calibration_crops(source: str | Path, crop_size: int = 128,
                             "folder, a .npz file, a video file or an image folder)")
     npz = ([path] if path.suffix == _NPZ_SUFFIX else
            sorted(path.rglob(f"*{_NPZ_SUFFIX}")) if path.is_dir() else [])
-    groups = (_crops_from_cache(npz, crop_size) if npz
-              else _crops_from_media(path, crop_size, max_media_frames))
+    transform = transform if transform is not None else InputTransform()
+    groups = (_crops_from_cache(npz, crop_size, transform) if npz
+              else _crops_from_media(path, crop_size, max_media_frames, transform))
     total = sum(len(g) for g in groups)
     if total == 0:
         raise QuantizeError(f"calibration source {path}: no face crops found")
@@ -260,28 +272,31 @@ def write_eval_folder(graph_dir: str | Path, int8_path: str | Path, folder: str 
 
 
 def compare_to_fp32(graph_dir: str | Path, int8_path: str | Path,
-                    crops: np.ndarray) -> dict[str, float]:
-    """How far the int8 backbone moves the model's outputs on ``crops`` (N >= K, consecutive).
+                    inputs: np.ndarray) -> dict[str, float]:
+    """How far the int8 backbone moves the model's outputs on backbone ``inputs`` ((N, S, S)
+    uint8, what :func:`collect_calibration_crops` returns; windows are taken over consecutive
+    rows).
 
     Returns the relative error of the feature maps (mean |int8 - fp32| / mean |fp32|), the
     largest absolute difference of the class probabilities of the N - K + 1 windows through the
     fp32 head, and the share of windows whose argmax class agrees.
     """
-    from realtime.engine import Engine
-
     graph_dir, int8_path = Path(graph_dir), Path(int8_path).resolve()
-    fp = Engine(graph_dir, provider="cpu", warmup=False)
-    i8 = Engine(graph_dir, provider="cpu", warmup=False, backbone_file=int8_path)
-    frames = (crops.astype(np.float32) * np.float32(1 / 255))[:, None]
+    frames = (inputs.astype(np.float32) * np.float32(1 / 255))[:, None]
     b_fp, _ = C.open_graph(graph_dir / C.GRAPH_FILES["backbone"], "backbone")
     b_i8, _ = C.open_graph(int8_path, "backbone")
+    head, contract = C.open_graph(graph_dir / C.GRAPH_FILES["head"], "head")
     f_fp = b_fp.run(None, {C.BACKBONE_INPUT: frames})[0]
     f_i8 = b_i8.run(None, {C.BACKBONE_INPUT: frames})[0]
-    a, b = fp.run_batch(crops), i8.run_batch(crops)
+    k = contract.window
+    rows = max(len(inputs) - k + 1, 0)
+    if rows:
+        idx = np.arange(rows)[:, None] + np.arange(k)
+        a = head.run(None, {C.HEAD_INPUT: f_fp[idx]})[0]
+        b = head.run(None, {C.HEAD_INPUT: f_i8[idx]})[0]
     return {"feature_rel_err": float(np.abs(f_i8 - f_fp).mean() / max(np.abs(f_fp).mean(), 1e-12)),
-            "probs_max_abs_diff": float(np.abs(a.probs - b.probs).max()) if len(a) else 0.0,
-            "argmax_agreement": float((a.probs.argmax(1) == b.probs.argmax(1)).mean())
-            if len(a) else 1.0}
+            "probs_max_abs_diff": float(np.abs(a - b).max()) if rows else 0.0,
+            "argmax_agreement": float((a.argmax(1) == b.argmax(1)).mean()) if rows else 1.0}
 
 
 # ------------------------------------------------------------------------------ the F1 gate
@@ -424,7 +439,9 @@ def run(args: argparse.Namespace) -> int:
         contract = _read_contract(args.graphs / C.GRAPH_FILES["backbone"]) \
             if (args.graphs / C.GRAPH_FILES["backbone"]).is_file() else None
         crop_size = contract.crop_size if contract is not None else 128
-        crops = collect_calibration_crops(args.calib, crop_size, args.count)
+        transform = (InputTransform.from_dict(contract.input_transform) if contract is not None
+                     else InputTransform())
+        crops = collect_calibration_crops(args.calib, crop_size, args.count, transform=transform)
         out_dir = args.out if args.out is not None else args.graphs
         path = quantize_backbone(args.graphs, crops, out_dir / INT8_BACKBONE_FILE,
                                  quant_format=args.quant_format, per_channel=not args.per_tensor,

@@ -24,7 +24,13 @@ feature maps to change where the face changes: for frame pairs ``(t, t + d)`` of
 4x4 positions) regresses the local image change (block-averaged absolute difference of the two
 crops, on the same 4x4 grid, ``log1p``-scaled). It costs no extra backbone pass (the clip's
 features are shared with the classification loss); the probe is dropped after training, so the
-exported model is exactly STSNet_SW.
+exported model is exactly STSNet_SW. On SynthME it did not help (weights/MODEL_CARD.md).
+
+Reference-difference input (``--input-tau-frames N``, not in the paper): the model is fed each
+crop minus a running average of the face's previous crops (``realtime/reference.py``), which
+takes the person out of the input. The setting is stored in the model's config and the graphs'
+contract, and the live engine applies the same transform. With it, and without it, the recipe is
+otherwise the same; photometric jitter is off with it (it would move the neutral grey).
 """
 
 from __future__ import annotations
@@ -400,6 +406,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", default="none,micro,macro",
                         help="class order; 'none,micro' or 'none,macro' for a binary model")
     parser.add_argument("--window", type=int, default=5, help="K")
+    parser.add_argument("--input-tau-frames", type=int, default=0,
+                        help="model input: 0 feeds raw crops (the paper); N > 0 feeds each crop "
+                             "minus a running average of the face's previous crops with a time "
+                             "constant of N frames (realtime/reference.py)")
+    parser.add_argument("--input-gain", type=float, default=4.0,
+                        help="contrast of the reference-difference input (with --input-tau-frames)")
     parser.add_argument("--key-frames", type=int, default=3, help="M")
     parser.add_argument("--final", action="store_true",
                         help="also train a final model on all subjects after the folds")
@@ -428,12 +440,17 @@ def run(args: argparse.Namespace) -> int:
                           clips_per_epoch=args.clips_per_epoch, seed=args.seed,
                           val_every=args.val_every, motion_weight=args.motion_weight,
                           bf16=not args.no_bf16,
-                          flip=not args.no_augment, photometric=not args.no_augment,
+                          flip=not args.no_augment,
+                          # brightness/contrast jitter would move a difference image's neutral
+                          # grey; lighting changes reach such a model through the data instead
+                          photometric=not args.no_augment and args.input_tau_frames == 0,
                           rotate_deg=0.0 if args.no_augment else 10.0,
                           scale_jitter=0.0 if args.no_augment else 0.1,
                           resize_px=128 if args.no_augment else 144)
         model_cfg = ModelConfig(window=args.window, key_frames=args.key_frames,
-                                class_names=tuple(c.strip() for c in args.classes.split(",")))
+                                class_names=tuple(c.strip() for c in args.classes.split(",")),
+                                input_tau_frames=args.input_tau_frames,
+                                input_gain=args.input_gain)
         device = pick_device(args.device)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

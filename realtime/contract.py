@@ -2,10 +2,11 @@
 
 Every exported ONNX graph carries one JSON document under the metadata key
 :data:`CONTRACT_KEY`. It says which graph it is, its input/output names, shapes and dtypes,
-the window size K, the number of key frames M, the crop size, the input normalisation, the class
-order, the SHA-256 of the checkpoint it was exported from and the exporter version. The live half
-reads it back, checks it against the graph's real inputs and outputs and against the other graphs
-it is paired with, and refuses anything stale or foreign with a message naming what differs.
+the window size K, the number of key frames M, the crop size, the input normalisation and input
+transform (raw crops or reference differences, ``realtime.reference``), the class order, the
+SHA-256 of the checkpoint it was exported from and the exporter version. The live half reads it
+back, checks it against the graph's real inputs and outputs and against the other graphs it is
+paired with, and refuses anything stale or foreign with a message naming what differs.
 
 This module is torch-free (onnxruntime and the standard library only).
 """
@@ -16,6 +17,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from realtime.reference import InputTransform
 
 CONTRACT_KEY = "stsnet_sw.contract"
 CONTRACT_VERSION = 1
@@ -70,6 +73,9 @@ class Contract:
     opset: int
     contract_version: int = CONTRACT_VERSION
     model: dict[str, Any] = field(default_factory=dict)  # model config and training metadata
+    # What the backbone is fed (realtime.reference.InputTransform.to_dict()); graphs written
+    # before this field existed take raw crops.
+    input_transform: dict[str, Any] = field(default_factory=lambda: {"kind": "raw"})
 
     @property
     def num_classes(self) -> int:
@@ -95,7 +101,8 @@ class Contract:
             raise ContractError(
                 f"{source}: contract version {version!r}, this runtime reads version "
                 f"{CONTRACT_VERSION}; re-export the graphs with `python -m export onnx`")
-        required = [f for f in cls.__dataclass_fields__ if f not in ("contract_version", "model")]
+        required = [f for f in cls.__dataclass_fields__
+                    if f not in ("contract_version", "model", "input_transform")]
         missing = [f for f in required if f not in d]
         if missing:
             raise ContractError(f"{source}: contract lacks fields {missing}")
@@ -116,6 +123,7 @@ class Contract:
                 opset=int(d["opset"]),
                 contract_version=int(version),
                 model=dict(d.get("model") or {}),
+                input_transform=InputTransform.from_dict(d.get("input_transform")).to_dict(),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ContractError(f"{source}: malformed contract ({exc!r})") from exc
@@ -193,7 +201,7 @@ def check_contract(contract: Contract, expected_graph: str, session: Any | None 
 def check_pair(a: Contract, b: Contract, source_a: str = "a", source_b: str = "b") -> None:
     """Two graphs used together must come from the same checkpoint and agree on the window."""
     fields = ("checkpoint_sha256", "window", "key_frames", "crop_size", "feature_shape",
-              "class_names", "input_mean", "input_std")
+              "class_names", "input_mean", "input_std", "input_transform")
     diffs = [f"{f}: {getattr(a, f)!r} vs {getattr(b, f)!r}" for f in fields
              if getattr(a, f) != getattr(b, f)]
     if diffs:

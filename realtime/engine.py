@@ -27,6 +27,10 @@ result for the window's MIDDLE frame, which is ``(K - 1) // 2`` frames behind th
 pushed. :meth:`Engine.reset` empties the buffer (face lost, frame gap). :meth:`Engine.run_batch`
 classifies a whole run of consecutive crops in batches (files processed as fast as possible).
 
+When the graphs' contract names a reference-difference input (``realtime.reference``), the
+engine turns each crop into the network's input itself, with a running reference that restarts
+at :meth:`Engine.reset`; callers always pass plain face crops.
+
 Torch-free: numpy and onnxruntime only.
 """
 
@@ -45,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from realtime import contract as C
+from realtime.reference import InputTransform, ReferenceDifference
 
 PROVIDERS = ("auto", "cuda", "cpu")
 MODES = ("cached", "window")
@@ -324,7 +329,9 @@ class Engine:
 
     Attributes after construction: ``provider`` ("cuda" or "cpu", the one in use),
     ``provider_note`` (why, when "auto" fell back), ``contract`` (the graphs' metadata),
-    ``window`` (K), ``crop_size`` (S), ``class_names``, ``timings`` (:class:`EngineTimings`).
+    ``window`` (K), ``crop_size`` (S), ``class_names``, ``input_transform`` (what the
+    backbone is fed, :class:`~realtime.reference.InputTransform`), ``timings``
+    (:class:`EngineTimings`).
     Not thread-safe: one engine per stream.
     """
 
@@ -368,6 +375,9 @@ class Engine:
         self.crop_size: int = c.crop_size
         self.class_names: tuple[str, ...] = c.class_names
         self.feature_shape: tuple[int, int, int] = c.feature_shape
+        self.input_transform = InputTransform.from_dict(c.input_transform)
+        self._reference = ReferenceDifference(self.input_transform)  # push()
+        self._batch_reference = ReferenceDifference(self.input_transform)  # run_batch()
         self.frames_behind = (self.window - 1) // 2
         if isinstance(capacity, bool) or not isinstance(capacity, int) or not (
                 self.window <= capacity <= 100_000):
@@ -375,8 +385,9 @@ class Engine:
                              f"got {capacity!r}")
         self._tape = Tape(self.window, capacity)
         self._tags: deque[Any] = deque(maxlen=self.window)
-        # run_batch: the last K - 1 crops of the previous call and their feature maps.
-        self._batch_context: tuple[np.ndarray, np.ndarray] | None = None
+        # run_batch: the last K - 1 crops of the previous call, the network's inputs for them
+        # and (cached mode) their feature maps.
+        self._batch_context: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self._allocate()
         if warmup:
             self.warmup()
@@ -500,9 +511,13 @@ class Engine:
 
     # -- streaming -----------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget the buffered frames (face lost, frame gap, new video)."""
+        """Forget the buffered frames (face lost, frame gap, new video): the next :meth:`push`
+        or :meth:`run_batch` starts a new face track."""
         self._tape.reset()
         self._tags.clear()
+        self._reference.reset()
+        self._batch_reference.reset()
+        self._batch_context = None
 
     @property
     def buffered(self) -> int:
@@ -530,6 +545,7 @@ class Engine:
         """
         crop = self._check_crop(crop)
         t0 = time.perf_counter()
+        crop = self._reference.update(crop)  # the network's input (the crop itself when raw)
         tape = self._tape
         slot, rebase = tape.advance()
         self._tags.append(tag)
@@ -618,9 +634,10 @@ class Engine:
 
         Row i of the result is the window of crops i..i+K-1 (middle crop i + (K-1)//2). Leaves
         the streaming buffer alone. Memory grows with N: feed long videos in chunks that
-        overlap by K - 1 crops. In cached mode the feature maps of those K - 1 repeated crops
-        are taken from the previous call instead of being computed again (when the crops are
-        byte for byte the previous call's last ones), so each frame passes the backbone once.
+        overlap by K - 1 crops. A call whose first K - 1 crops are byte for byte the previous
+        call's last ones continues that call's face track: their feature maps are reused
+        (cached mode; each frame passes the backbone once) and a reference-difference input
+        carries on; any other call, and any call after :meth:`reset`, starts a new track.
         """
         s, k = self.crop_size, self.window
         if not isinstance(crops, np.ndarray) or crops.ndim != 3 or crops.shape[1:] != (s, s) \
@@ -636,20 +653,33 @@ class Engine:
         scores = np.zeros((rows, k), np.float32)
         keys = np.zeros((rows, self.key_frames), np.int64)
         if rows:
+            start = self._batch_overlap(crops)
+            if start == 0:
+                self._batch_reference.reset()
+            inputs = np.empty_like(crops)
+            context = self._batch_context
+            if start:
+                assert context is not None
+                inputs[:start] = context[1]
+            inputs[start:] = self._batch_reference.apply(crops[start:])
+            keep = min(k - 1, n)
             if self.mode == "cached":
                 feats = np.empty((n, *self.feature_shape), np.float32)
-                start = self._reuse_batch_context(crops, feats)
-                frames = (crops[start:].astype(np.float32) * np.float32(1.0 / 255.0))[:, None]
+                if start:
+                    assert context is not None and context[2] is not None
+                    feats[:start] = context[2]
+                frames = (inputs[start:].astype(np.float32) * np.float32(1.0 / 255.0))[:, None]
                 for i in range(start, n, batch):
                     j = min(i + batch, n)
                     with _timed(self.timings.backbone, j - i):
                         feats[i:j] = self._backbone.run(
                             [C.BACKBONE_OUTPUT], {C.BACKBONE_INPUT: frames[i - start:j - start]})[0]
-                keep = min(k - 1, n)
-                self._batch_context = (crops[n - keep:].copy(), feats[n - keep:].copy())
+                self._batch_context = (crops[n - keep:].copy(), inputs[n - keep:].copy(),
+                                       feats[n - keep:].copy())
                 src, name = feats, C.HEAD_INPUT
             else:
-                frames = (crops.astype(np.float32) * np.float32(1.0 / 255.0))[:, None]
+                frames = (inputs.astype(np.float32) * np.float32(1.0 / 255.0))[:, None]
+                self._batch_context = (crops[n - keep:].copy(), inputs[n - keep:].copy(), None)
                 src, name = frames, C.WINDOW_INPUT
             windows = np.lib.stride_tricks.sliding_window_view(src, k, axis=0)
             windows = np.moveaxis(windows, -1, 1)  # (rows, K, ...) view
@@ -661,16 +691,15 @@ class Engine:
         return BatchOutput(probs=probs, keyframe_scores=scores, key_indices=keys,
                            first_middle=self.frames_behind)
 
-    def _reuse_batch_context(self, crops: np.ndarray, feats: np.ndarray) -> int:
-        """Copy into ``feats`` the features of the leading crops that repeat the previous
-        :meth:`run_batch` call's last K - 1 crops; returns how many (0 when they differ)."""
+    def _batch_overlap(self, crops: np.ndarray) -> int:
+        """How many leading crops repeat the previous :meth:`run_batch` call's last K - 1
+        crops (0 when they differ, or after :meth:`reset`)."""
         if self._batch_context is None:
             return 0
-        prev_crops, prev_feats = self._batch_context
+        prev_crops = self._batch_context[0]
         m = len(prev_crops)
         if m == 0 or len(crops) < m or not np.array_equal(crops[:m], prev_crops):
             return 0
-        feats[:m] = prev_feats
         return m
 
     # -- info ----------------------------------------------------------------------------------
@@ -681,6 +710,7 @@ class Engine:
         if self.mode == "cached" and self.backbone_path.name != C.GRAPH_FILES["backbone"]:
             backbone = f"backbone={self.backbone_path.name} "
         return (f"provider={self.provider} mode={self.mode} {backbone}K={self.window} "
-                f"S={self.crop_size} classes={','.join(self.class_names)} threads={threads} "
+                f"S={self.crop_size} input={self.input_transform.describe()} "
+                f"classes={','.join(self.class_names)} threads={threads} "
                 f"checkpoint={self.contract.checkpoint_sha256[:12]} ({self.provider_note})")
 

@@ -15,6 +15,8 @@ once per test session, into a temporary folder. It returns an :class:`ExportedGr
 The folder is read-only by convention: do not write into it, copy it if a test must.
 ``other_exported_graphs`` is the same from a different seed (hence a different checkpoint
 SHA-256): pair it with ``exported_graphs`` to test that stale or mixed graphs are refused.
+``reference_exported_graphs`` is a model whose input is the reference difference
+(``input_tau_frames`` = :data:`REFERENCE_TAU_FRAMES`, see ``realtime/reference.py``).
 Both are built lazily; torch is imported only when one is requested, so torch-free tests do not
 pay for it. The export takes a few seconds on a 2-core machine.
 """
@@ -28,6 +30,7 @@ import pytest
 
 GRAPHS_SEED = 1234
 OTHER_GRAPHS_SEED = 4321
+REFERENCE_TAU_FRAMES = 6
 
 
 @dataclass(frozen=True)
@@ -53,16 +56,17 @@ class ExportedGraphs:
         return self.graphs["window"]
 
 
-def build_and_export(root: Path, seed: int) -> ExportedGraphs:
-    """Random default-config model -> ``root/model.pt`` -> graphs in ``root/graphs``."""
+def build_and_export(root: Path, seed: int, input_tau_frames: int = 0) -> ExportedGraphs:
+    """Random model (default config but the input transform) -> ``root/model.pt`` -> graphs in
+    ``root/graphs``."""
     import torch
 
     from export.checkpoint import save_checkpoint
-    from export.model import build_model
+    from export.model import ModelConfig, build_model
     from export.onnx_export import SHARED_WEIGHTS_FILE, export_checkpoint
 
     checkpoint = save_checkpoint(
-        root / "model.pt", build_model(seed=seed),
+        root / "model.pt", build_model(ModelConfig(input_tau_frames=input_tau_frames), seed=seed),
         metadata={"training": f"none (random weights, seed {seed}) - test fixture"},
         storage_dtype=torch.float16)
     out_dir = root / "graphs"
@@ -79,3 +83,9 @@ def exported_graphs(tmp_path_factory: pytest.TempPathFactory) -> ExportedGraphs:
 @pytest.fixture(scope="session")
 def other_exported_graphs(tmp_path_factory: pytest.TempPathFactory) -> ExportedGraphs:
     return build_and_export(tmp_path_factory.mktemp("other_exported_graphs"), OTHER_GRAPHS_SEED)
+
+
+@pytest.fixture(scope="session")
+def reference_exported_graphs(tmp_path_factory: pytest.TempPathFactory) -> ExportedGraphs:
+    return build_and_export(tmp_path_factory.mktemp("reference_exported_graphs"), GRAPHS_SEED,
+                            input_tau_frames=REFERENCE_TAU_FRAMES)

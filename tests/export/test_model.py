@@ -44,6 +44,8 @@ def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
         ({"gru_hidden": 0}, "gru_hidden"),
         ({"gru_layers": 0}, "gru_layers"),
         ({"input_std": 0.0}, "input_std"),
+        ({"input_tau_frames": -5}, "tau_frames"),
+        ({"input_tau_frames": 30, "input_gain": 0.0}, "gain"),
     ],
 )
 def test_config_rejects_bad_settings_naming_them(kwargs: dict, setting: str) -> None:

@@ -115,6 +115,21 @@ def test_calibration_crops_from_a_cache_spread_over_videos(tmp_path: Path) -> No
     assert len(one) == 5 and set(one[:, 0, 0]) == {0}
 
 
+def test_calibration_inputs_of_a_reference_difference_model(tmp_path: Path) -> None:
+    from realtime.reference import InputTransform, transform_video
+
+    _write_cache(tmp_path, [30], valid_every=1)
+    transform = InputTransform(tau_frames=10)
+    got = collect_calibration_crops(tmp_path, 128, 15, transform=transform)
+    with np.load(tmp_path / "s00" / "v0.npz") as z:
+        crops, valid = z["crops"], z["valid"]
+    # the whole video is transformed as one track, then the picks are made
+    expected = transform_video(crops, valid, transform)
+    expected = expected[np.linspace(0, 29, 15).round().astype(int)]
+    np.testing.assert_array_equal(got, expected)
+    assert not np.array_equal(got, crops[np.linspace(0, 29, 15).round().astype(int)])
+
+
 def test_calibration_crops_from_a_video(tmp_path: Path) -> None:
     clip = write_video(tmp_path / "face.mp4", face_clip(12))
     crops = collect_calibration_crops(clip, 128, 6)

@@ -206,6 +206,59 @@ def test_evaluate_checkpoint_torch_and_onnx_give_the_same_intervals(tiny_synth: 
     assert outs["torch"] == outs["onnx"]
 
 
+def test_reference_input_model_trains_exports_and_evaluates_the_same_in_torch_and_onnx(
+        tiny_synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from export.checkpoint import model_from_checkpoint
+    from realtime import contract as C
+    from realtime.reference import InputTransform
+
+    run = tmp_path / "run"
+    assert export_main(["train", "--data", str(tiny_synth), "--cache", str(tmp_path / "cache"),
+                        "--out", str(run), "--protocol", "all", "--epochs", "1",
+                        "--clips-per-epoch", "2", "--batch-clips", "2", "--clip-frames", "8",
+                        "--input-tau-frames", "9", "--input-gain", "3", "--quiet"]) == 0
+    ckpt = run / "all" / "checkpoint.pt"
+    model, _ = model_from_checkpoint(ckpt)
+    assert model.config.input_transform == InputTransform(tau_frames=9, gain=3.0)
+    graphs = tmp_path / "g"
+    assert export_main(["onnx", "--checkpoint", str(ckpt), "--out", str(graphs)]) == 0
+    _, contract = C.open_graph(graphs / "backbone.onnx", "backbone")
+    assert contract.input_transform == {"kind": "reference_difference", "tau_frames": 9,
+                                        "gain": 3.0}
+    outs = {}
+    for name, extra in (("torch", []), ("onnx", ["--onnx", str(graphs)])):
+        out = tmp_path / name
+        assert export_main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tiny_synth),
+                            "--cache", str(tmp_path / "cache"), "--out", str(out),
+                            *extra]) == 0
+        outs[name] = {n: (out / f"intervals_{n.replace(' ', '_')}.csv").read_text()
+                      for n in VARIANTS}
+    assert outs["torch"] == outs["onnx"]
+    # graphs of a raw-input model do not evaluate a reference-input checkpoint
+    raw_ckpt = tmp_path / "raw.pt"
+    from export.checkpoint import save_checkpoint
+
+    save_checkpoint(raw_ckpt, build_model(seed=5))
+    assert export_main(["onnx", "--checkpoint", str(raw_ckpt), "--out", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    assert export_main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tiny_synth),
+                        "--cache", str(tmp_path / "cache"), "--onnx", str(tmp_path / "r")]) == 2
+    assert "raw crops" in capsys.readouterr().err
+
+
+def test_load_videos_feeds_the_models_input_transform(tiny_synth: Path, tmp_path: Path) -> None:
+    from export.evaluate_model import load_videos
+    from realtime.reference import transform_video
+
+    raw, _ = load_videos(tiny_synth, "auto", tmp_path / "cache", ModelConfig(), progress=False)
+    cfg = ModelConfig(input_tau_frames=15)
+    ref, _ = load_videos(tiny_synth, "auto", tmp_path / "cache", cfg, progress=False)
+    for a, b in zip(raw, ref, strict=True):
+        np.testing.assert_array_equal(b.crops, transform_video(a.crops, a.valid,
+                                                               cfg.input_transform))
+        assert not np.array_equal(a.crops, b.crops)
+
+
 def test_evaluate_bad_checkpoint_is_a_clear_error(tiny_synth: Path, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.pt"

@@ -91,6 +91,22 @@ def test_check_contract_names_what_is_wrong() -> None:
         C.expected_specs("tail", 5, 3, 128, (512, 4, 4), 3)
 
 
+REFERENCE = {"kind": "reference_difference", "tau_frames": 120, "gain": 4.0}
+
+
+def test_input_transform_round_trips_and_older_graphs_read_as_raw_crops() -> None:
+    contract = _contract(input_transform=REFERENCE)
+    assert C.Contract.from_json(contract.to_json()).input_transform == REFERENCE
+    d = json.loads(_contract().to_json())
+    del d["input_transform"]  # written before the field existed
+    assert C.Contract.from_json(json.dumps(d)).input_transform == {"kind": "raw"}
+    d["input_transform"] = {"kind": "optical_flow"}
+    with pytest.raises(C.ContractError, match="my.onnx: malformed.*optical_flow"):
+        C.Contract.from_json(json.dumps(d), source="my.onnx")
+    with pytest.raises(C.ContractError, match="input_transform"):
+        C.check_pair(_contract(), _contract(input_transform=REFERENCE))
+
+
 def test_check_pair_names_the_differences() -> None:
     C.check_pair(_contract(), _contract(graph="backbone"))
     with pytest.raises(C.ContractError, match=r"a.onnx and b.onnx .*window: 5 vs 7") as info:

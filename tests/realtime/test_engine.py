@@ -13,6 +13,7 @@ import pytest
 
 from realtime import contract as C
 from realtime.engine import Engine, EngineError, Tape, WindowOutput, cuda_problem
+from realtime.reference import InputTransform, transform_video
 
 K = 5  # window of the default model config (checked against the engine below)
 
@@ -333,4 +334,85 @@ def test_graphs_from_different_checkpoints_are_refused(tmp_path: Path, graphs: P
             prop.value = json.dumps(doc)
     onnx.save(head, str(d / "head.onnx"))
     with pytest.raises(C.ContractError, match="do not belong together.*checkpoint_sha256"):
+        Engine(d, provider="cpu")
+
+
+# ------------------------------------------------------------------ reference-difference input
+
+
+@pytest.fixture(scope="module")
+def ref_graphs(reference_exported_graphs) -> Path:
+    return reference_exported_graphs.out_dir
+
+
+def _expected_probs(graph_dir: Path, crops: np.ndarray, transform) -> np.ndarray:
+    """Direct computation: transform the crops as one track, backbone, head on each window."""
+    inputs = transform_video(crops, np.ones(len(crops), bool), transform)
+    bb, _ = C.open_graph(graph_dir / C.GRAPH_FILES["backbone"], "backbone")
+    hd, _ = C.open_graph(graph_dir / C.GRAPH_FILES["head"], "head")
+    feats = bb.run(None, {C.BACKBONE_INPUT: (inputs[:, None] / np.float32(255))
+                          .astype(np.float32)})[0]
+    idx = np.arange(len(crops) - K + 1)[:, None] + np.arange(K)
+    return hd.run(None, {C.HEAD_INPUT: feats[idx]})[0]
+
+
+def test_engine_applies_the_contracts_input_transform_in_every_path(ref_graphs: Path,
+                                                                    crops: np.ndarray) -> None:
+    from tests.conftest import REFERENCE_TAU_FRAMES
+
+    cached = Engine(ref_graphs, provider="cpu", mode="cached", capacity=7)
+    windowed = Engine(ref_graphs, provider="cpu", mode="window", capacity=6)
+    assert cached.input_transform == InputTransform(tau_frames=REFERENCE_TAU_FRAMES)
+    assert "reference difference" in cached.describe()
+    expected = _expected_probs(ref_graphs, crops, cached.input_transform)
+    raw = _expected_probs(ref_graphs, crops, InputTransform())
+    assert np.abs(expected - raw).max() > 1e-4  # the transform really changes the output
+    for engine in (cached, windowed):
+        streamed = np.stack([o.probs for o in _stream(engine, crops) if o is not None])
+        np.testing.assert_allclose(streamed, expected, atol=1e-5)
+        engine.reset()
+        np.testing.assert_allclose(engine.run_batch(crops, batch=4).probs, expected, atol=1e-5)
+
+
+def test_reset_restarts_the_reference(ref_graphs: Path, crops: np.ndarray) -> None:
+    engine = Engine(ref_graphs, provider="cpu", capacity=7)
+    for c in crops[:9]:
+        engine.push(c)
+    engine.reset()
+    after = [o.probs for o in (engine.push(c) for c in crops[9:]) if o is not None]
+    fresh = Engine(ref_graphs, provider="cpu", capacity=7)
+    again = [o.probs for o in _stream(fresh, crops[9:]) if o is not None]
+    np.testing.assert_allclose(np.stack(after), np.stack(again), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["cached", "window"])
+def test_run_batch_chunks_continue_the_track_only_when_they_overlap(
+        ref_graphs: Path, crops: np.ndarray, mode: str) -> None:
+    engine = Engine(ref_graphs, provider="cpu", mode=mode)
+    engine.reset()
+    whole = engine.run_batch(crops).probs
+    engine.reset()
+    first = engine.run_batch(crops[:12]).probs
+    second = engine.run_batch(crops[12 - (K - 1):]).probs  # overlaps by K - 1: same track
+    np.testing.assert_allclose(np.concatenate([first, second]), whole, atol=1e-5)
+    engine.reset()  # a break: the same crops now start a new track
+    restarted = engine.run_batch(crops[12 - (K - 1):]).probs
+    np.testing.assert_allclose(restarted, _expected_probs(
+        ref_graphs, crops[12 - (K - 1):], engine.input_transform), atol=1e-5)
+    assert np.abs(restarted - second).max() > 1e-5
+
+
+def test_graphs_with_different_input_transforms_are_not_paired(tmp_path: Path,
+                                                               graphs: Path) -> None:
+    import onnx
+
+    d = _copy_graphs(graphs, tmp_path / "g")
+    head = onnx.load(str(d / "head.onnx"), load_external_data=False)
+    for prop in head.metadata_props:
+        if prop.key == C.CONTRACT_KEY:
+            doc = json.loads(prop.value)
+            doc["input_transform"] = InputTransform(tau_frames=30).to_dict()
+            prop.value = json.dumps(doc)
+    onnx.save(head, str(d / "head.onnx"))
+    with pytest.raises(C.ContractError, match="do not belong together.*input_transform"):
         Engine(d, provider="cpu")

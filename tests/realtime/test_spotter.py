@@ -271,6 +271,23 @@ def test_batched_run_gives_the_same_events_as_frame_by_frame(fresh: Spotter) -> 
     assert seen == list(range(30))
 
 
+def test_reference_input_model_batched_and_frame_by_frame_agree(
+        reference_exported_graphs) -> None:
+    # A model fed reference differences: the engine keeps a running reference per face track,
+    # restarted at breaks; batches must continue it exactly as frame-by-frame processing does.
+    images = face_clip(40, blank=range(17, 19))
+    with Spotter(reference_exported_graphs.out_dir, provider="cpu",
+                 postprocess=PostprocessConfig(merge_gap_frames=0)) as sp:
+        outputs, expected = run_frames(sp, as_frames(images))
+        probs = np.stack([o.probs for o in outputs if o.probs is not None])
+        assert np.ptp(probs, axis=0).max() > 1e-4  # the outputs move, so labels can differ
+        labels = [o.label for o in outputs if o.label is not None]
+        assert len(set(labels)) > 1 and expected
+        for batch in (3, 64):
+            sp.reset()
+            assert list(sp.run(as_frames(images), batch_frames=batch)) == expected
+
+
 def test_run_over_an_opened_source(fresh: Spotter) -> None:
     source = open_source(face_clip(10), fps=25.0)
     events = list(fresh.run(source))

@@ -1,0 +1,179 @@
+"""Reference-difference input: each face crop minus a slow running average of the ones before it.
+
+The paper's STSNet_SW classifies raw grayscale crops and starts from ImageNet + AffectNet
+weights. Trained from scratch on a handful of identities (the only option without downloads),
+a raw-crop model learns who is in the video, not what the face is doing: the backbone's features
+vary 85 times more across people than over time (``python -m export diagnose``). This optional
+input transform removes the person: the network sees
+
+    x'_t = clip(128 + gain * (x_t - r_t), 0, 255),    r_t = EMA of x_0 .. x_{t-1}
+
+where ``r_t`` is an exponential moving average of the previous crops of the same face track with
+a time constant of ``tau_frames`` frames (``r`` starts at the track's first crop and restarts
+whenever the track breaks). A neutral face gives a flat grey image; an expression shows as the
+change it makes to the face for as long as it lasts (the apex of a long macro-expression stays
+visible while ``r`` adapts slowly), which a 5-frame window of raw crops cannot show once the face
+has stopped moving.
+
+The transform is part of the model: the checkpoint's ``ModelConfig`` and every exported graph's
+contract record it (``input_transform``), and the live engine, the offline evaluation and the
+training code all run this one implementation. ``tau_frames = 0`` is the paper's raw input.
+
+Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+KIND_RAW = "raw"
+KIND_REFERENCE = "reference_difference"
+TRANSFORM_KINDS = (KIND_RAW, KIND_REFERENCE)
+MAX_TAU_FRAMES = 100_000
+MAX_GAIN = 64.0
+
+
+@dataclass(frozen=True)
+class InputTransform:
+    """What the network's input is: raw crops (``tau_frames == 0``) or reference differences.
+
+    tau_frames: time constant of the running-average reference, in frames (0: raw crops).
+    gain: contrast of the difference image (grey levels out per grey level of change).
+    """
+
+    tau_frames: int = 0
+    gain: float = 4.0
+
+    def __post_init__(self) -> None:
+        if (isinstance(self.tau_frames, bool) or not isinstance(self.tau_frames, int)
+                or not 0 <= self.tau_frames <= MAX_TAU_FRAMES):
+            raise ValueError(f"input transform tau_frames must be an int in [0, {MAX_TAU_FRAMES}]"
+                             f" (0: raw crops), got {self.tau_frames!r}")
+        if (isinstance(self.gain, bool) or not isinstance(self.gain, int | float)
+                or not 0 < float(self.gain) <= MAX_GAIN):
+            raise ValueError(f"input transform gain must be a number in (0, {MAX_GAIN}], "
+                             f"got {self.gain!r}")
+        object.__setattr__(self, "gain", float(self.gain))
+
+    @property
+    def kind(self) -> str:
+        return KIND_RAW if self.tau_frames == 0 else KIND_REFERENCE
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == KIND_RAW:
+            return {"kind": KIND_RAW}
+        return {"kind": KIND_REFERENCE, "tau_frames": self.tau_frames, "gain": self.gain}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> InputTransform:
+        """Inverse of :meth:`to_dict`; ``None`` or ``{}`` (graphs older than the field) is raw."""
+        if not d:
+            return cls()
+        if not isinstance(d, dict):
+            raise ValueError(f"input_transform must be an object, got {type(d).__name__}")
+        kind = d.get("kind")
+        if kind == KIND_RAW:
+            return cls()
+        if kind == KIND_REFERENCE:
+            tau = d.get("tau_frames")
+            if isinstance(tau, float) and tau.is_integer():
+                tau = int(tau)
+            if tau == 0:
+                raise ValueError("input_transform: a reference_difference needs tau_frames > 0")
+            return cls(tau_frames=tau, gain=d.get("gain", 4.0))
+        raise ValueError(f"input_transform kind {kind!r} unknown; valid: {list(TRANSFORM_KINDS)}")
+
+    def describe(self) -> str:
+        if self.kind == KIND_RAW:
+            return "raw crops"
+        return f"reference difference (tau {self.tau_frames} frames, gain {self.gain:g})"
+
+
+class ReferenceDifference:
+    """Streaming form: :meth:`update` takes the next crop of a face track and returns the
+    network's input for it; :meth:`reset` at every break of the track (face lost, frame gap).
+
+    With ``tau_frames == 0`` the crop is returned unchanged (no copy).
+    """
+
+    def __init__(self, transform: InputTransform, crop_size: int | None = None) -> None:
+        if not isinstance(transform, InputTransform):
+            raise ValueError(f"transform must be an InputTransform, "
+                             f"got {type(transform).__name__}")
+        self.transform = transform
+        self._alpha = np.float32(1.0 / transform.tau_frames) if transform.tau_frames else None
+        self._gain = np.float32(transform.gain)
+        self._ref: np.ndarray | None = None
+        self._work: np.ndarray | None = None
+        self.crop_size = crop_size
+
+    @property
+    def active(self) -> bool:
+        return self._alpha is not None
+
+    def reset(self) -> None:
+        """Forget the reference: the next crop starts a new track."""
+        self._ref = None
+
+    def state(self) -> np.ndarray | None:
+        """A copy of the current reference (float32), or None right after a reset."""
+        return None if self._ref is None else self._ref.copy()
+
+    def set_state(self, ref: np.ndarray | None) -> None:
+        self._ref = None if ref is None else np.array(ref, dtype=np.float32)
+
+    def update(self, crop: np.ndarray) -> np.ndarray:
+        """``(S, S)`` uint8 crop -> ``(S, S)`` uint8 network input (a new array when active)."""
+        if self._alpha is None:
+            return crop
+        if not isinstance(crop, np.ndarray) or crop.ndim != 2 or crop.dtype != np.uint8:
+            got = (f"{crop.dtype} array of shape {crop.shape}" if isinstance(crop, np.ndarray)
+                   else type(crop).__name__)
+            raise ValueError(f"crop must be a 2-D uint8 grayscale array, got {got}")
+        x = crop.astype(np.float32)
+        if self._ref is None or self._ref.shape != x.shape:
+            self._ref = x.copy()
+            self._work = np.empty_like(x)
+        work = self._work
+        assert work is not None
+        np.subtract(x, self._ref, out=work)  # x_t - r_t
+        # r_{t+1} = r_t + alpha * (x_t - r_t)
+        self._ref += self._alpha * work
+        work *= self._gain
+        work += np.float32(128.0)
+        np.clip(work, 0.0, 255.0, out=work)
+        return np.rint(work).astype(np.uint8)
+
+    def apply(self, crops: np.ndarray) -> np.ndarray:
+        """A run of consecutive crops ``(N, S, S)`` (continuing the current track)."""
+        if self._alpha is None:
+            return crops
+        out = np.empty_like(crops)
+        for i in range(len(crops)):
+            out[i] = self.update(crops[i])
+        return out
+
+
+def transform_video(crops: np.ndarray, valid: np.ndarray, transform: InputTransform) -> np.ndarray:
+    """Offline form for a whole video: the reference restarts after every frame without a face.
+
+    ``crops`` ``(N, S, S)`` uint8, ``valid`` ``(N,)`` bool. Frames without a face keep their
+    (unused) crop. Gives byte for byte what :class:`ReferenceDifference` gives live.
+    """
+    if transform.kind == KIND_RAW:
+        return crops
+    valid = np.asarray(valid, bool)
+    if crops.ndim != 3 or len(valid) != len(crops):
+        raise ValueError(f"crops must be (N, S, S) and valid (N,), got {crops.shape} and "
+                         f"{valid.shape}")
+    out = crops.copy()
+    ref = ReferenceDifference(transform)
+    for i in range(len(crops)):
+        if not valid[i]:
+            ref.reset()
+            continue
+        out[i] = ref.update(crops[i])
+    return out

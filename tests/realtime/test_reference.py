@@ -1,0 +1,135 @@
+"""The reference-difference input transform (realtime/reference.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.reference import (
+    KIND_RAW,
+    KIND_REFERENCE,
+    InputTransform,
+    ReferenceDifference,
+    transform_video,
+)
+
+
+def _crops(n: int = 12, s: int = 32, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, s, s), dtype=np.uint8)
+
+
+def test_raw_transform_passes_crops_through_unchanged():
+    crops = _crops()
+    t = InputTransform()
+    assert t.kind == KIND_RAW and t.to_dict() == {"kind": KIND_RAW}
+    ref = ReferenceDifference(t)
+    assert not ref.active
+    first = crops[0]
+    assert ref.update(first) is first
+    assert transform_video(crops, np.ones(len(crops), bool), t) is crops
+
+
+def test_static_face_gives_neutral_grey_and_a_change_shows_with_its_sign():
+    still = np.full((16, 16), 100, np.uint8)
+    ref = ReferenceDifference(InputTransform(tau_frames=10, gain=4.0))
+    for _ in range(5):
+        out = ref.update(still)
+        assert np.all(out == 128)  # nothing changes: flat grey
+    brighter = still.copy()
+    brighter[4:8, 4:8] = 110  # +10 grey levels in one patch
+    out = ref.update(brighter)
+    assert np.all(out[4:8, 4:8] == 128 + 40)  # gain 4
+    assert np.all(out[:4] == 128)
+    darker = still.copy()
+    darker[0, 0] = 0
+    assert ref.update(darker)[0, 0] == 0  # clipped at 0, never wraps
+
+
+def test_reference_follows_an_ema_with_the_given_time_constant():
+    tau = 8
+    ref = ReferenceDifference(InputTransform(tau_frames=tau, gain=1.0))
+    ref.update(np.zeros((4, 4), np.uint8))
+    level = np.full((4, 4), 200, np.uint8)
+    expected = 0.0
+    for _ in range(30):
+        out = ref.update(level)
+        assert abs(int(out[0, 0]) - round(128 + min(200 - expected, 127))) <= 1
+        expected += (200 - expected) / tau
+    np.testing.assert_allclose(ref.state(), expected, rtol=1e-4)
+
+
+def test_reset_starts_a_new_track_from_the_next_crop():
+    ref = ReferenceDifference(InputTransform(tau_frames=30))
+    ref.update(np.zeros((8, 8), np.uint8))
+    ref.reset()
+    assert ref.state() is None
+    assert np.all(ref.update(np.full((8, 8), 250, np.uint8)) == 128)
+
+
+def test_offline_video_transform_equals_the_streaming_one_and_restarts_at_face_gaps():
+    crops = _crops(20)
+    valid = np.ones(20, bool)
+    valid[7] = False
+    t = InputTransform(tau_frames=5, gain=3.0)
+    offline = transform_video(crops, valid, t)
+    live = ReferenceDifference(t)
+    for i in range(20):
+        if not valid[i]:
+            live.reset()
+            np.testing.assert_array_equal(offline[i], crops[i])  # untouched, unused
+            continue
+        np.testing.assert_array_equal(offline[i], live.update(crops[i]))
+    assert np.all(offline[8] == 128)  # first crop after the gap is the new reference
+    assert offline.dtype == np.uint8 and offline.shape == crops.shape
+
+
+def test_apply_continues_the_track():
+    crops = _crops(10)
+    t = InputTransform(tau_frames=4)
+    a = ReferenceDifference(t)
+    whole = a.apply(crops)
+    b = ReferenceDifference(t)
+    parts = np.concatenate([b.apply(crops[:3]), b.apply(crops[3:])])
+    np.testing.assert_array_equal(whole, parts)
+
+
+def test_dict_round_trip_and_old_graphs_read_as_raw():
+    t = InputTransform(tau_frames=120, gain=4)
+    d = t.to_dict()
+    assert d == {"kind": KIND_REFERENCE, "tau_frames": 120, "gain": 4.0}
+    assert InputTransform.from_dict(d) == t
+    assert InputTransform.from_dict(None) == InputTransform()
+    assert InputTransform.from_dict({}) == InputTransform()
+    assert "120 frames" in t.describe()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"tau_frames": -1}, "tau_frames"),
+    ({"tau_frames": 2.5}, "tau_frames"),
+    ({"tau_frames": True}, "tau_frames"),
+    ({"tau_frames": 10, "gain": 0}, "gain"),
+    ({"tau_frames": 10, "gain": 100}, "gain"),
+])
+def test_bad_settings_are_refused_with_the_valid_range(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        InputTransform(**kwargs)
+
+
+@pytest.mark.parametrize("d, match", [
+    ({"kind": "optical_flow"}, "unknown"),
+    ({"kind": KIND_REFERENCE, "tau_frames": 0}, "tau_frames > 0"),
+    ({"kind": KIND_REFERENCE}, "tau_frames"),
+    ("raw", "object"),
+])
+def test_bad_metadata_is_refused(d, match):
+    with pytest.raises(ValueError, match=match):
+        InputTransform.from_dict(d)
+
+
+def test_bad_crop_is_refused():
+    ref = ReferenceDifference(InputTransform(tau_frames=3))
+    with pytest.raises(ValueError, match="uint8"):
+        ref.update(np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match="InputTransform"):
+        ReferenceDifference({"kind": "raw"})  # type: ignore[arg-type]

@@ -175,12 +175,13 @@ class KeyFrameSelector(nn.Module):
         self.scale = 1.0 / math.sqrt(dim)
 
     def forward(self, v: Tensor) -> Tensor:
-        """``(B, K, C)`` pooled features -> scores ``(B, K)`` in (0, 1)."""
+        """``(B, K, C)`` pooled features -> score logits ``(B, K)``; the scores of Eq. 6 are
+        their sigmoid."""
         alpha = torch.matmul(self.w2(v), self.w1(v).transpose(1, 2)) * self.scale  # Eq. 1-2
         attn = torch.softmax(alpha, dim=-1)  # Eq. 3
         b = torch.matmul(attn, self.w3(v))  # Eq. 4 (VASNet form)
         g = self.norm(self.drop(self.u(b) + v))  # Eq. 5
-        return torch.sigmoid(self.l2(self.l1(g))).squeeze(-1)  # Eq. 6
+        return self.l2(self.l1(g)).squeeze(-1)  # Eq. 6 before its sigmoid
 
 
 class WindowHead(nn.Module):
@@ -196,12 +197,17 @@ class WindowHead(nn.Module):
         positions = config.feature_size ** 2
         self.fc = nn.Linear(2 * config.gru_hidden * positions, config.num_classes)
 
-    def forward(self, feats: Tensor) -> tuple[Tensor, Tensor]:
-        """``(B, K, 512, h, w)`` -> (logits ``(B, Q)``, key-frame scores ``(B, K)``)."""
+    def forward(self, feats: Tensor, return_keys: bool = False) -> tuple[Tensor, ...]:
+        """``(B, K, 512, h, w)`` -> (logits ``(B, Q)``, key-frame scores ``(B, K)``), and with
+        ``return_keys`` the chosen key-frame indices ``(B, M)`` in temporal order."""
         cfg = self.config
         b, k, c, h, w = feats.shape
-        z = self.selector(feats.mean(dim=(3, 4)))
-        idx = select_key_frames(z, cfg.key_frames)  # (B, M), ascending time
+        logit = self.selector(feats.mean(dim=(3, 4)))
+        z = torch.sigmoid(logit)
+        # Ranked by the logits, which order the frames exactly as z does: a trained selector
+        # can saturate z near 0 (about 1e-6 on SynthME), where float32 sigmoids of nearby
+        # logits tie in ONNX Runtime and the graph would pick other frames than PyTorch.
+        idx = select_key_frames(logit, cfg.key_frames)  # (B, M), ascending time
         flat_idx = (idx + torch.arange(b, device=feats.device).unsqueeze(1) * k).reshape(-1)
         chosen = feats.reshape(b * k, c, h, w)[flat_idx]  # (B*M, C, h, w)
         if self.training:
@@ -215,7 +221,8 @@ class WindowHead(nn.Module):
         seq = chosen.reshape(b, m, c, h * w).permute(0, 3, 1, 2).reshape(b * h * w, m, c)
         out, _ = self.gru(seq)  # (B*h*w, M, 2H)
         out = out.mean(dim=1).reshape(b, h * w, -1).permute(0, 2, 1).reshape(b, -1)
-        return self.fc(self.drop(out)), z
+        logits = self.fc(self.drop(out))
+        return (logits, z, idx) if return_keys else (logits, z)
 
 
 def select_key_frames(scores: Tensor, m: int) -> Tensor:
@@ -249,7 +256,8 @@ class STSNetSW(nn.Module):
         self.backbone = Backbone(self.config)
         self.head = WindowHead(self.config)
 
-    def forward(self, windows: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, windows: Tensor, return_keys: bool = False) -> tuple[Tensor, ...]:
+        """``(B, K, 1, S, S)`` -> what :meth:`WindowHead.forward` returns."""
         cfg = self.config
         if windows.dim() != 5 or tuple(windows.shape[1:]) != (
                 cfg.window, 1, cfg.crop_size, cfg.crop_size):
@@ -258,7 +266,7 @@ class STSNetSW(nn.Module):
                 f"{cfg.crop_size}), got {tuple(windows.shape)}")
         b, k = windows.shape[:2]
         feats = self.backbone(windows.reshape(b * k, *windows.shape[2:]))
-        return self.head(feats.reshape(b, k, *feats.shape[1:]))
+        return self.head(feats.reshape(b, k, *feats.shape[1:]), return_keys)
 
     def forward_clips(self, clips: Tensor, return_features: bool = False) -> tuple[Tensor, ...]:
         """Contiguous clips ``(B, L, 1, S, S)`` -> logits for every full window, in clip order.

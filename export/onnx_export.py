@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from export import __version__
 from export.checkpoint import CheckpointError, file_sha256, model_from_checkpoint, save_checkpoint
-from export.model import STSNetSW, select_key_frames
+from export.model import STSNetSW
 from realtime import contract as C
 
 OPSET = 17
@@ -39,22 +39,20 @@ class _HeadGraph(nn.Module):
     def __init__(self, model: STSNetSW) -> None:
         super().__init__()
         self.head = model.head
-        self.m = model.config.key_frames
 
     def forward(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        logits, scores = self.head(features)
-        return torch.softmax(logits, dim=1), scores, select_key_frames(scores, self.m)
+        logits, scores, keys = self.head(features, return_keys=True)
+        return torch.softmax(logits, dim=1), scores, keys
 
 
 class _WindowGraph(nn.Module):
     def __init__(self, model: STSNetSW) -> None:
         super().__init__()
         self.model = model
-        self.m = model.config.key_frames
 
     def forward(self, windows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        logits, scores = self.model(windows)
-        return torch.softmax(logits, dim=1), scores, select_key_frames(scores, self.m)
+        logits, scores, keys = self.model(windows, return_keys=True)
+        return torch.softmax(logits, dim=1), scores, keys
 
 
 def make_contract(model: STSNetSW, graph: str, checkpoint_sha256: str,

@@ -155,7 +155,8 @@ class StageTimer:
 class EngineTimings:
     """Per-stage timings of an engine (perf_counter around each onnxruntime call).
 
-    backbone: per frame (cached mode; includes the crop's conversion and upload).
+    backbone: per frame (cached mode; includes the input transform, the crop's conversion and
+        upload).
     head: per window (cached mode: head.onnx; window mode: stsnet_sw.onnx).
     push: whole :meth:`Engine.push` calls, per frame.
     """
@@ -545,7 +546,6 @@ class Engine:
         """
         crop = self._check_crop(crop)
         t0 = time.perf_counter()
-        crop = self._reference.update(crop)  # the network's input (the crop itself when raw)
         tape = self._tape
         slot, rebase = tape.advance()
         self._tags.append(tag)
@@ -553,11 +553,13 @@ class Engine:
             if rebase is not None:
                 src, n = rebase
                 self._store[:n] = self._store[src:src + n]
+            crop = self._reference.update(crop)  # the network's input (the crop when raw)
             np.multiply(crop, np.float32(1.0 / 255.0), out=self._store[slot, 0])
         else:
             if rebase is not None:
                 self._rebase(*rebase)
             with _timed(self.timings.backbone):
+                crop = self._reference.update(crop)  # the network's input (the crop when raw)
                 np.multiply(crop, np.float32(1.0 / 255.0), out=self._frame[0, 0])
                 self._backbone_into(slot, self._frame, 1)
         self._crops[(tape.pushed - 1) % self.window] = crop

@@ -146,7 +146,8 @@ def test_select_key_frames_top_m_in_time_order(scores: list[float], m: int,
 
 
 def _force_scores(model: STSNetSW, z: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(model.head.selector, "forward", lambda v: z.expand(v.shape[0], -1))
+    logit = torch.logit(z)  # the selector returns logits; the head's sigmoid gives back z
+    monkeypatch.setattr(model.head.selector, "forward", lambda v: logit.expand(v.shape[0], -1))
 
 
 def test_head_equals_hand_computation_with_forced_scores(monkeypatch: pytest.MonkeyPatch) -> None:

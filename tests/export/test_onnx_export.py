@@ -79,8 +79,10 @@ def _check_parity(model: STSNetSW, sessions: dict[str, ort.InferenceSession],
     with torch.no_grad():
         feats = model.backbone(torch.from_numpy(frames))
         logits, scores = model.head(feats.reshape(b, 5, *feats.shape[1:]))
+        selector_logits = model.head.selector(feats.reshape(b, 5, *feats.shape[1:])
+                                              .mean(dim=(3, 4)))
     probs = torch.softmax(logits, dim=1).numpy()
-    key_idx = select_key_frames(scores, 3).numpy()
+    key_idx = select_key_frames(selector_logits, 3).numpy()
 
     (onnx_feats,) = sessions["backbone"].run(None, {C.BACKBONE_INPUT: frames})
     np.testing.assert_allclose(onnx_feats, feats.numpy(), atol=PARITY_ATOL * 10, rtol=1e-4)
@@ -104,6 +106,29 @@ def _check_parity(model: STSNetSW, sessions: dict[str, ort.InferenceSession],
 def test_parity_on_random_windows_and_dynamic_batch(torch_model: STSNetSW, sessions: dict,
                                                     batch: int) -> None:
     _check_parity(torch_model, sessions, _random_windows(batch))
+
+
+def test_parity_with_a_saturated_key_frame_selector(tmp_path: Path) -> None:
+    # Trained on SynthME the selector's sigmoid scores end near 1e-6 for every frame; float32
+    # sigmoids there tie in ONNX Runtime, so the graphs must rank frames by the logits as
+    # PyTorch does, or they pick other key frames (found on the v0.2 training run).
+    from export.checkpoint import save_checkpoint
+    from export.model import build_model
+
+    model = build_model(seed=3).eval()
+    with torch.no_grad():
+        model.head.selector.l2.bias.fill_(-13.8)
+        model.head.selector.l2.weight.mul_(0.01)
+    ckpt = save_checkpoint(tmp_path / "saturated.pt", model)
+    graphs = export_checkpoint(ckpt, tmp_path / "g")
+    sess = {kind: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            for kind, path in graphs.items()}
+    windows = _random_windows(6)
+    with torch.no_grad():
+        feats = model.backbone(torch.from_numpy(windows.reshape(30, 1, 128, 128)))
+        _, scores = model.head(feats.reshape(6, 5, *feats.shape[1:]))
+    assert scores.max() < 1e-5  # saturated, as after training
+    _check_parity(model, sess, windows)
 
 
 @pytest.mark.parametrize("source", ["video", "portrait"])

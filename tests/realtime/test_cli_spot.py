@@ -288,3 +288,18 @@ def test_spot_never_imports_torch(tmp_path: Path, clip: Path, graphs: str) -> No
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "t.mp4")],
                           cwd=root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_shipped_weights_find_the_demo_clips_macro_expressions(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression gate for the shipped model: `python -m realtime spot` with no arguments (the
+    built-in demo clip, a portrait not in the training data) finds both of its macro-expressions
+    (v0.2: 2 of 2, 6 false positives, no micro-expression; see weights/MODEL_CARD.md)."""
+    events = tmp_path / "ev.jsonl"
+    assert main(["spot", "--events-out", str(events), "--provider", "cpu"]) == 0
+    table = capsys.readouterr().err
+    tp_row = next(line for line in table.splitlines() if line.startswith("| TP |"))
+    macro_tp = int(tp_row.split("|")[2])
+    assert macro_tp == 2, table
+    segments = [e for e in read_jsonl_events(events) if e.kind == "segment"]
+    assert 2 <= len(segments) <= 12, [(e.onset_frame, e.offset_frame) for e in segments]

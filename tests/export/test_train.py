@@ -195,15 +195,22 @@ def test_evaluate_checkpoint_torch_and_onnx_give_the_same_intervals(tiny_synth: 
 
     ckpt = save_checkpoint(tmp_path / "m.pt", build_model(seed=5))
     assert export_main(["onnx", "--checkpoint", str(ckpt), "--out", str(tmp_path / "g")]) == 0
+    outs = _torch_and_onnx_intervals(ckpt, tmp_path / "g", tiny_synth, tmp_path)
+    assert outs["torch"] == outs["onnx"]
+
+
+def _torch_and_onnx_intervals(ckpt: Path, graphs: Path, data: Path,
+                              tmp_path: Path) -> dict[str, dict[str, str]]:
+    """``evaluate`` through PyTorch and through the graphs: spotted-interval CSVs per variant."""
     outs = {}
-    for name, extra in (("torch", []), ("onnx", ["--onnx", str(tmp_path / "g")])):
+    for name, extra in (("torch", []), ("onnx", ["--onnx", str(graphs)])):
         out = tmp_path / name
-        assert export_main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tiny_synth),
+        assert export_main(["evaluate", "--checkpoint", str(ckpt), "--data", str(data),
                             "--cache", str(tmp_path / "cache"), "--out", str(out),
                             *extra]) == 0
         outs[name] = {n: (out / f"intervals_{n.replace(' ', '_')}.csv").read_text()
                       for n in VARIANTS}
-    assert outs["torch"] == outs["onnx"]
+    return outs
 
 
 def test_reference_input_model_trains_exports_and_evaluates_the_same_in_torch_and_onnx(
@@ -225,14 +232,7 @@ def test_reference_input_model_trains_exports_and_evaluates_the_same_in_torch_an
     _, contract = C.open_graph(graphs / "backbone.onnx", "backbone")
     assert contract.input_transform == {"kind": "reference_difference", "tau_frames": 9,
                                         "gain": 3.0}
-    outs = {}
-    for name, extra in (("torch", []), ("onnx", ["--onnx", str(graphs)])):
-        out = tmp_path / name
-        assert export_main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tiny_synth),
-                            "--cache", str(tmp_path / "cache"), "--out", str(out),
-                            *extra]) == 0
-        outs[name] = {n: (out / f"intervals_{n.replace(' ', '_')}.csv").read_text()
-                      for n in VARIANTS}
+    outs = _torch_and_onnx_intervals(ckpt, graphs, tiny_synth, tmp_path)
     assert outs["torch"] == outs["onnx"]
     # graphs of a raw-input model do not evaluate a reference-input checkpoint
     raw_ckpt = tmp_path / "raw.pt"

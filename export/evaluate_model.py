@@ -22,7 +22,7 @@ import numpy as np
 
 from realtime.metrics import Interval, format_table, score, table_dict, write_intervals_csv
 from realtime.postprocess import PostprocessConfig, postprocess
-from realtime.reference import InputTransform, transform_video
+from realtime.reference import transform_video
 
 VARIANTS: dict[str, PostprocessConfig] = {
     "no merging": PostprocessConfig(merge_gap_frames=0),
@@ -43,7 +43,7 @@ def load_videos(data: Path, fmt: str, cache: Path, model_cfg: Any,
     from export.train import TrainVideo
     from realtime.face import FaceCropConfig
 
-    transform = getattr(model_cfg, "input_transform", InputTransform())
+    transform = model_cfg.input_transform
     dataset = load_dataset(data, fmt)
     cached = preprocess_dataset(dataset, cache, FaceCropConfig(crop_size=model_cfg.crop_size),
                                 progress=progress)
@@ -105,7 +105,7 @@ class OnnxPredictor:
         self.hd, ch = C.open_graph(graph_dir / C.GRAPH_FILES["head"], "head")
         C.check_pair(cb, ch, "backbone.onnx", "head.onnx")
         self.k, self.class_names, self.batch = cb.window, cb.class_names, batch_frames
-        self.input_transform = InputTransform.from_dict(cb.input_transform)
+        self.input_transform = cb.transform
 
     def features(self, crops: np.ndarray) -> np.ndarray:
         out = [self.bb.run(None, {"frames": (crops[i:i + self.batch, None] / np.float32(255))

@@ -439,8 +439,7 @@ def run(args: argparse.Namespace) -> int:
         contract = _read_contract(args.graphs / C.GRAPH_FILES["backbone"]) \
             if (args.graphs / C.GRAPH_FILES["backbone"]).is_file() else None
         crop_size = contract.crop_size if contract is not None else 128
-        transform = (InputTransform.from_dict(contract.input_transform) if contract is not None
-                     else InputTransform())
+        transform = contract.transform if contract is not None else InputTransform()
         crops = collect_calibration_crops(args.calib, crop_size, args.count, transform=transform)
         out_dir = args.out if args.out is not None else args.graphs
         path = quantize_backbone(args.graphs, crops, out_dir / INT8_BACKBONE_FILE,

@@ -81,6 +81,11 @@ class Contract:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def transform(self) -> InputTransform:
+        """:attr:`input_transform` as the object the engine applies."""
+        return InputTransform.from_dict(self.input_transform)
+
     def to_json(self) -> str:
         d = asdict(self)
         d["inputs"] = [t.to_dict() for t in self.inputs]

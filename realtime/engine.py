@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from realtime import contract as C
-from realtime.reference import InputTransform, ReferenceDifference
+from realtime.reference import ReferenceDifference
 
 PROVIDERS = ("auto", "cuda", "cpu")
 MODES = ("cached", "window")
@@ -376,7 +376,7 @@ class Engine:
         self.crop_size: int = c.crop_size
         self.class_names: tuple[str, ...] = c.class_names
         self.feature_shape: tuple[int, int, int] = c.feature_shape
-        self.input_transform = InputTransform.from_dict(c.input_transform)
+        self.input_transform = c.transform
         self._reference = ReferenceDifference(self.input_transform)  # push()
         self._batch_reference = ReferenceDifference(self.input_transform)  # run_batch()
         self.frames_behind = (self.window - 1) // 2
@@ -478,7 +478,8 @@ class Engine:
         self._scores = np.zeros((1, k), np.float32)
         self._keys = np.zeros((1, m), np.int64)
         self._frame = np.zeros((1, 1, s, s), np.float32)  # one crop, scaled to [0, 1]
-        self._crops = np.zeros((k, s, s), np.uint8)  # last K crops (CUDA rebase), ring by pushed
+        self._input = np.zeros((s, s), np.uint8)  # this frame's network input (transformed crop)
+        self._crops = np.zeros((k, s, s), np.uint8)  # last K inputs (CUDA rebase), ring by pushed
         self._dev: Any = None
         if self.mode == "window":
             self._store = np.zeros((cap, 1, s, s), np.float32)  # tape of scaled crops
@@ -553,13 +554,13 @@ class Engine:
             if rebase is not None:
                 src, n = rebase
                 self._store[:n] = self._store[src:src + n]
-            crop = self._reference.update(crop)  # the network's input (the crop when raw)
+            crop = self._reference.update(crop, out=self._input)  # the crop itself when raw
             np.multiply(crop, np.float32(1.0 / 255.0), out=self._store[slot, 0])
         else:
             if rebase is not None:
                 self._rebase(*rebase)
             with _timed(self.timings.backbone):
-                crop = self._reference.update(crop)  # the network's input (the crop when raw)
+                crop = self._reference.update(crop, out=self._input)  # the crop when raw
                 np.multiply(crop, np.float32(1.0 / 255.0), out=self._frame[0, 0])
                 self._backbone_into(slot, self._frame, 1)
         self._crops[(tape.pushed - 1) % self.window] = crop
@@ -658,12 +659,11 @@ class Engine:
             start = self._batch_overlap(crops)
             if start == 0:
                 self._batch_reference.reset()
-            inputs = np.empty_like(crops)
             context = self._batch_context
+            inputs = self._batch_reference.apply(crops[start:])  # the crops themselves when raw
             if start:
                 assert context is not None
-                inputs[:start] = context[1]
-            inputs[start:] = self._batch_reference.apply(crops[start:])
+                inputs = np.concatenate([context[1], inputs])
             keep = min(k - 1, n)
             if self.mode == "cached":
                 feats = np.empty((n, *self.feature_shape), np.float32)

@@ -96,23 +96,20 @@ class ReferenceDifference:
     """Streaming form: :meth:`update` takes the next crop of a face track and returns the
     network's input for it; :meth:`reset` at every break of the track (face lost, frame gap).
 
-    With ``tau_frames == 0`` the crop is returned unchanged (no copy).
+    With ``tau_frames == 0`` the crop is returned unchanged (no copy). The float buffers are
+    allocated once per crop size; pass ``out`` to :meth:`update` to avoid the result array too.
     """
 
-    def __init__(self, transform: InputTransform, crop_size: int | None = None) -> None:
+    def __init__(self, transform: InputTransform) -> None:
         if not isinstance(transform, InputTransform):
             raise ValueError(f"transform must be an InputTransform, "
                              f"got {type(transform).__name__}")
         self.transform = transform
         self._alpha = np.float32(1.0 / transform.tau_frames) if transform.tau_frames else None
         self._gain = np.float32(transform.gain)
-        self._ref: np.ndarray | None = None
-        self._work: np.ndarray | None = None
-        self.crop_size = crop_size
-
-    @property
-    def active(self) -> bool:
-        return self._alpha is not None
+        self._ref: np.ndarray | None = None  # r_t, float32; None right after a reset
+        self._work = np.empty(0, np.float32)
+        self._step = np.empty(0, np.float32)
 
     def reset(self) -> None:
         """Forget the reference: the next crop starts a new track."""
@@ -122,30 +119,33 @@ class ReferenceDifference:
         """A copy of the current reference (float32), or None right after a reset."""
         return None if self._ref is None else self._ref.copy()
 
-    def set_state(self, ref: np.ndarray | None) -> None:
-        self._ref = None if ref is None else np.array(ref, dtype=np.float32)
-
-    def update(self, crop: np.ndarray) -> np.ndarray:
-        """``(S, S)`` uint8 crop -> ``(S, S)`` uint8 network input (a new array when active)."""
+    def update(self, crop: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``(S, S)`` uint8 crop -> ``(S, S)`` uint8 network input, written to ``out`` when
+        given (same shape, uint8), else to a new array."""
         if self._alpha is None:
             return crop
         if not isinstance(crop, np.ndarray) or crop.ndim != 2 or crop.dtype != np.uint8:
             got = (f"{crop.dtype} array of shape {crop.shape}" if isinstance(crop, np.ndarray)
                    else type(crop).__name__)
             raise ValueError(f"crop must be a 2-D uint8 grayscale array, got {got}")
-        x = crop.astype(np.float32)
-        if self._ref is None or self._ref.shape != x.shape:
-            self._ref = x.copy()
-            self._work = np.empty_like(x)
-        work = self._work
-        assert work is not None
-        np.subtract(x, self._ref, out=work)  # x_t - r_t
-        # r_{t+1} = r_t + alpha * (x_t - r_t)
-        self._ref += self._alpha * work
+        if self._work.shape != crop.shape:
+            self._work = np.empty(crop.shape, np.float32)
+            self._step = np.empty(crop.shape, np.float32)
+            self._ref = None
+        work, step = self._work, self._step
+        if self._ref is None:
+            self._ref = crop.astype(np.float32)
+        np.subtract(crop, self._ref, out=work)  # x_t - r_t
+        np.multiply(work, self._alpha, out=step)
+        self._ref += step  # r_{t+1} = r_t + alpha (x_t - r_t)
         work *= self._gain
         work += np.float32(128.0)
         np.clip(work, 0.0, 255.0, out=work)
-        return np.rint(work).astype(np.uint8)
+        np.rint(work, out=work)
+        if out is None:
+            return work.astype(np.uint8)
+        np.copyto(out, work, casting="unsafe")
+        return out
 
     def apply(self, crops: np.ndarray) -> np.ndarray:
         """A run of consecutive crops ``(N, S, S)`` (continuing the current track)."""
@@ -153,7 +153,7 @@ class ReferenceDifference:
             return crops
         out = np.empty_like(crops)
         for i in range(len(crops)):
-            out[i] = self.update(crops[i])
+            self.update(crops[i], out=out[i])
         return out
 
 
@@ -175,5 +175,5 @@ def transform_video(crops: np.ndarray, valid: np.ndarray, transform: InputTransf
         if not valid[i]:
             ref.reset()
             continue
-        out[i] = ref.update(crops[i])
+        ref.update(crops[i], out=out[i])
     return out

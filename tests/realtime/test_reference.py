@@ -24,7 +24,6 @@ def test_raw_transform_passes_crops_through_unchanged():
     t = InputTransform()
     assert t.kind == KIND_RAW and t.to_dict() == {"kind": KIND_RAW}
     ref = ReferenceDifference(t)
-    assert not ref.active
     first = crops[0]
     assert ref.update(first) is first
     assert transform_video(crops, np.ones(len(crops), bool), t) is crops
@@ -82,6 +81,17 @@ def test_offline_video_transform_equals_the_streaming_one_and_restarts_at_face_g
         np.testing.assert_array_equal(offline[i], live.update(crops[i]))
     assert np.all(offline[8] == 128)  # first crop after the gap is the new reference
     assert offline.dtype == np.uint8 and offline.shape == crops.shape
+
+
+def test_update_into_a_given_array_equals_a_new_array():
+    crops = _crops(6)
+    t = InputTransform(tau_frames=4, gain=2.5)
+    a, b = ReferenceDifference(t), ReferenceDifference(t)
+    out = np.empty_like(crops[0])
+    for c in crops:
+        expected = a.update(c)
+        assert b.update(c, out=out) is out
+        np.testing.assert_array_equal(out, expected)
 
 
 def test_apply_continues_the_track():

@@ -50,6 +50,11 @@ import numpy as np
 
 from realtime import contract as C
 from realtime.reference import ReferenceDifference
+from realtime.timing import EngineTimings, StageTimer
+
+__all__ = ["DEFAULT_BATCH", "DEFAULT_TAPE_CAPACITY", "HEAD_THREADS", "MODES", "PROVIDERS",
+           "BatchOutput", "Engine", "EngineError", "EngineTimings", "StageTimer", "Tape",
+           "WindowOutput", "cuda_problem"]
 
 PROVIDERS = ("auto", "cuda", "cpu")
 MODES = ("cached", "window")
@@ -111,76 +116,6 @@ class BatchOutput:
 
     def __len__(self) -> int:
         return int(self.probs.shape[0])
-
-
-# ------------------------------------------------------------------------------------- timings
-
-
-class StageTimer:
-    """Wall-clock durations of one stage in ms: totals plus a bounded window of recent samples."""
-
-    def __init__(self, name: str, keep: int = 1024) -> None:
-        self.name = name
-        self.count = 0  # calls
-        self.items = 0  # frames or windows processed by those calls
-        self.total_ms = 0.0
-        self.last_ms = 0.0
-        self.recent: deque[float] = deque(maxlen=keep)  # per-item ms of recent calls
-
-    def add(self, ms: float, items: int = 1) -> None:
-        self.count += 1
-        self.items += items
-        self.total_ms += ms
-        self.last_ms = ms
-        self.recent.append(ms / max(items, 1))
-
-    @property
-    def mean_ms(self) -> float:
-        """Mean per item (frame or window) over all calls."""
-        return self.total_ms / self.items if self.items else 0.0
-
-    def percentile(self, q: float) -> float:
-        """Per-item percentile ``q`` (0-100) over the recent samples (0.0 when none)."""
-        return float(np.percentile(np.fromiter(self.recent, float), q)) if self.recent else 0.0
-
-    def reset(self) -> None:
-        self.__init__(self.name, self.recent.maxlen or 1024)  # type: ignore[misc]
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {"count": self.count, "items": self.items, "mean_ms": self.mean_ms,
-                "last_ms": self.last_ms, "p50_ms": self.percentile(50),
-                "p95_ms": self.percentile(95)}
-
-
-class EngineTimings:
-    """Per-stage timings of an engine (perf_counter around each onnxruntime call).
-
-    backbone: per frame (cached mode; includes the input transform, the crop's conversion and
-        upload).
-    head: per window (cached mode: head.onnx; window mode: stsnet_sw.onnx).
-    push: whole :meth:`Engine.push` calls, per frame.
-    """
-
-    def __init__(self) -> None:
-        self.backbone = StageTimer("backbone")
-        self.head = StageTimer("head")
-        self.push = StageTimer("push")
-
-    def reset(self) -> None:
-        for t in (self.backbone, self.head, self.push):
-            t.reset()
-
-    def to_dict(self) -> dict[str, dict[str, float | int]]:
-        return {t.name: t.to_dict() for t in (self.backbone, self.head, self.push)}
-
-
-@contextlib.contextmanager
-def _timed(timer: StageTimer, items: int = 1) -> Iterator[None]:
-    t0 = time.perf_counter()
-    try:
-        yield
-    finally:
-        timer.add((time.perf_counter() - t0) * 1e3, items)
 
 
 # ------------------------------------------------------------------------------------- tape
@@ -559,14 +494,14 @@ class Engine:
         else:
             if rebase is not None:
                 self._rebase(*rebase)
-            with _timed(self.timings.backbone):
+            with self.timings.backbone.measure():
                 crop = self._reference.update(crop, out=self._input)  # the crop when raw
                 np.multiply(crop, np.float32(1.0 / 255.0), out=self._frame[0, 0])
                 self._backbone_into(slot, self._frame, 1)
         self._crops[(tape.pushed - 1) % self.window] = crop
         out = None
         if tape.ready:
-            with _timed(self.timings.head):
+            with self.timings.head.measure():
                 self._run_head(tape.window_start)
             out = WindowOutput(
                 probs=self._probs[0].copy(), keyframe_scores=self._scores[0].copy(),
@@ -673,7 +608,7 @@ class Engine:
                 frames = (inputs[start:].astype(np.float32) * np.float32(1.0 / 255.0))[:, None]
                 for i in range(start, n, batch):
                     j = min(i + batch, n)
-                    with _timed(self.timings.backbone, j - i):
+                    with self.timings.backbone.measure(j - i):
                         feats[i:j] = self._backbone.run(
                             [C.BACKBONE_OUTPUT], {C.BACKBONE_INPUT: frames[i - start:j - start]})[0]
                 self._batch_context = (crops[n - keep:].copy(), inputs[n - keep:].copy(),
@@ -687,7 +622,7 @@ class Engine:
             windows = np.moveaxis(windows, -1, 1)  # (rows, K, ...) view
             for i in range(0, rows, batch):
                 j = min(i + batch, rows)
-                with _timed(self.timings.head, j - i):
+                with self.timings.head.measure(j - i):
                     p, sc, ky = self._head.run(None, {name: np.ascontiguousarray(windows[i:j])})
                 probs[i:j], scores[i:j], keys[i:j] = p, sc, ky
         return BatchOutput(probs=probs, keyframe_scores=scores, key_indices=keys,

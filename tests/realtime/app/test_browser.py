@@ -28,7 +28,7 @@ import pytest
 
 from realtime.app import SpotSettings, SpotterApp, build_app
 from realtime.events import Event
-from tests.realtime.browser_util import (
+from tests.realtime.app.browser_util import (
     image_src,
     launch_chromium,
     log_rows,
@@ -53,7 +53,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "screenshot.png"
 PREDICTABLE = SpotSettings(relabel_by_duration=True, threshold=0.0)
 TIME_LIMIT_S = 3  # short, so the webcam test outlives a stream event and sees the rejoin
 CAM_FACE, CAM_BLANK = 60, 15  # fake webcam loop: 2 s of face, 0.5 s without, at 30 fps
@@ -357,7 +357,7 @@ def test_two_browser_sessions_stay_independent(server, browser) -> None:
 
 def test_missing_chromium_fails_with_instructions(monkeypatch: pytest.MonkeyPatch,
                                                   tmp_path: Path) -> None:
-    import tests.realtime.browser_util as util
+    import tests.realtime.app.browser_util as util
 
     monkeypatch.setattr(util, "CHROMIUM", tmp_path / "no-chromium")
     with pytest.raises(pytest.fail.Exception, match="apt-get install -y chromium"):

@@ -1,0 +1,95 @@
+"""One stream's spotter with what the page shows of it (overlay, log, timeline, counters)."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from realtime.app.eventlog import EventLog
+from realtime.app.settings import SpotSettings
+from realtime.app.timeline import ProbabilityTimeline
+from realtime.overlay import Overlay
+from realtime.sources import Frame
+from realtime.spotter import Spotter
+
+
+class RateMeter:
+    """Frames per second over the last ``window`` frames (wall clock)."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._stamps: collections.deque[float] = collections.deque(maxlen=window)
+
+    def tick(self) -> None:
+        self._stamps.append(time.perf_counter())
+
+    @property
+    def fps(self) -> float:
+        s = self._stamps
+        return (len(s) - 1) / (s[-1] - s[0]) if len(s) >= 2 and s[-1] > s[0] else 0.0
+
+
+class Analysis:
+    """One stream's spotter with what the page shows of it: overlay, log, timeline, counters.
+
+    :meth:`process` takes frames in order (increasing indices) from one thread at a time.
+    """
+
+    def __init__(self, spotter: Spotter, settings: SpotSettings, timeline_s: float) -> None:
+        self.spotter = spotter
+        self.settings = settings
+        self.overlay = Overlay(spotter.class_names)
+        self.log = EventLog()
+        self.timeline = ProbabilityTimeline(spotter.class_names, timeline_s, settings.threshold)
+        self.rate = RateMeter()
+        self.latency_ms = 0.0  # face + engine time of the last frame that completed a window
+        self.dropped_frames = 0
+        self.dropped_estimated = False  # webcam: inferred from the arrival rate
+        self.last_index: int | None = None
+        self.last_time_s = 0.0
+        self.face_status = "-"
+        self._lock = threading.Lock()
+
+    @property
+    def frames(self) -> int:
+        return self.spotter.stats.frames
+
+    def process(self, frame: Frame) -> np.ndarray:
+        """Spot one BGR frame; log its events; return the annotated BGR frame."""
+        with self._lock:
+            out = self.spotter.process(frame)
+            self.rate.tick()
+            self.last_index, self.last_time_s = frame.index, frame.time_s
+            self.face_status = out.face_status
+            if out.probs is not None and out.classified_time_s is not None:
+                self.latency_ms = out.face_ms + out.engine_ms
+                self.timeline.add(out.classified_time_s, out.probs)
+            self.timeline.note_time(frame.time_s)
+            self.log.add(out.events)
+            return self.overlay.draw(frame.image, out, self.status_text(short=True), copy=False)
+
+    def flush(self) -> None:
+        """Close the open expression (cut short) and log it: the stream ended or paused."""
+        with self._lock:
+            self.log.add(self.spotter.flush())
+
+    def status_text(self, short: bool = False) -> str:
+        eng = self.spotter.engine
+        text = (f"{self.rate.fps:.1f} frames/s | {self.latency_ms:.0f} ms per window | "
+                f"{eng.provider}")
+        if short:
+            return text
+        dropped = f"~{self.dropped_frames}" if self.dropped_estimated else self.dropped_frames
+        return (f"{text} | dropped {dropped} | {self.frames} frames | "
+                f"face: {self.face_status.replace('_', ' ')} | "
+                f"events: {len(self.log.shown())}")
+
+    def close(self) -> None:
+        with self._lock:
+            self.spotter.close()
+
+
+SpotterFactory = Callable[[SpotSettings, str], Spotter]

@@ -1,0 +1,274 @@
+"""The streams of one browser session: one channel per tab (webcam frames pushed by the
+browser; server sources and recordings read by a :class:`BackgroundRun` on its own thread).
+
+A channel's analysis survives stream restarts: frame indices keep increasing, a pause is a gap
+(the open expression is closed, cut short). Only a reset starts afresh."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from realtime.app.analysis import Analysis, SpotterFactory
+from realtime.app.settings import SpotSettings
+from realtime.sources import Frame, Source, SourceError
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW = 40  # webcam frames over which the arrival rate is measured
+
+
+class Channel:
+    """One tab's stream within a browser session: its analysis (created on first use with
+    the settings of that moment) and what the page has been sent of it."""
+
+    def __init__(self, name: str, factory: SpotterFactory, timeline_s: float) -> None:
+        self.name = name
+        self._factory = factory
+        self._timeline_s = timeline_s
+        self.analysis: Analysis | None = None
+        self.lock = threading.RLock()
+        self.sent_log_version = -1
+        self.sent_panel_s = 0.0
+        self.message = ""  # last error or notice, shown on the status line
+        self.closed = False  # the session ended: late calls are ignored
+        self.download_stem = name  # name of the downloaded event files
+        self.polled_log_version = -1  # log version the slow poll sent (webcam)
+        self.polled_status = ""
+
+    def analysis_for(self, settings: SpotSettings, source_name: str) -> Analysis:
+        with self.lock:
+            if self.analysis is None:
+                spotter = self._factory(settings, source_name)
+                self.analysis = Analysis(spotter, settings, self._timeline_s)
+                self.sent_log_version = self.polled_log_version = -1
+            return self.analysis
+
+    def reset(self) -> None:
+        """Forget everything: the next stream starts a new analysis with the current settings."""
+        with self.lock:
+            if self.analysis is not None:
+                self.analysis.close()
+            self.analysis = None
+            self.sent_log_version = self.polled_log_version = -1
+            self.polled_status = ""
+            self.message = ""
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            self.reset()
+
+
+class WebcamChannel(Channel):
+    """Frames pushed by the browser. Indices count the frames received; a pause longer than
+    ``gap_s`` (the user stopped, or the stream event rejoined) leaves a gap in them, so the
+    spotter closes the open expression instead of joining frames across the pause.
+
+    Frames arrive as fast as the server takes them (Gradio keeps only the newest frame while
+    the server is busy), not at the nominal rate: the rate is measured over the recent frames
+    and given to the merger, so durations (frames / rate) and duration relabelling match the
+    time that passed. Frames the browser took but the server never saw are estimated from the
+    time streamed at the nominal rate."""
+
+    def __init__(self, factory: SpotterFactory, timeline_s: float, nominal_fps: float,
+                 gap_s: float) -> None:
+        super().__init__("webcam", factory, timeline_s)
+        self.nominal_fps = nominal_fps
+        self.gap_s = gap_s
+        self.frames_received = 0
+        self.pauses = 0
+        self._next_index = 0
+        self._t0: float | None = None
+        self._last: float | None = None
+        self._streamed_s = 0.0  # time between frames, pauses excluded
+        self._streamed_frames = 0  # frames that followed another without a pause
+        self._arrivals: collections.deque[float] = collections.deque(maxlen=RATE_WINDOW)
+
+    @property
+    def measured_fps(self) -> float:
+        """Frames received per second since the last pause (recent frames; nominal at first)."""
+        a = self._arrivals
+        if len(a) < 5 or a[-1] <= a[0]:
+            return self.nominal_fps
+        return (len(a) - 1) / (a[-1] - a[0])
+
+    def push(self, rgb: np.ndarray, settings: SpotSettings) -> np.ndarray:
+        """Spot one RGB frame from the browser; return it annotated (RGB)."""
+        with self.lock:
+            if self.closed:
+                return rgb
+            analysis = self.analysis_for(settings, "webcam")
+            now = time.monotonic()
+            if self._t0 is None:
+                self._t0 = now
+            elif self._last is not None and now - self._last > self.gap_s:
+                self._next_index += 1  # a gap: the window and the open expression end here
+                self.pauses += 1
+                self._arrivals.clear()
+            elif self._last is not None:
+                self._streamed_s += now - self._last
+                self._streamed_frames += 1
+            self._last = now
+            self._arrivals.append(now)
+            analysis.dropped_estimated = True
+            analysis.dropped_frames = max(
+                0, round(self._streamed_s * self.nominal_fps) - self._streamed_frames)
+            fps = self.measured_fps
+            merger = analysis.spotter.merger
+            if merger is not None and len(self._arrivals) >= 5:
+                # Events confirmed by this frame use the current rate. Right after a pause
+                # the rate of the frames before it stays: it closes their expression.
+                merger.fps = fps
+            frame = Frame(index=self._next_index, time_s=now - self._t0,
+                          image=cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR),
+                          fps=fps)
+            self._next_index += 1
+            self.frames_received += 1
+            return cv2.cvtColor(analysis.process(frame), cv2.COLOR_BGR2RGB)
+
+    def reset(self) -> None:
+        with self.lock:
+            super().reset()
+            self.frames_received = self.pauses = 0
+            self._next_index = 0
+            self._t0 = self._last = None
+            self._streamed_s, self._streamed_frames = 0.0, 0
+            self._arrivals.clear()
+
+
+class BackgroundRun:
+    """Reads a :class:`Source` on its own thread into an :class:`Analysis`; keeps the latest
+    annotated frame for the page. Frame indices and times are shifted by the given offsets
+    (a restarted live source continues the stream instead of repeating its indices)."""
+
+    def __init__(self, analysis: Analysis, source: Source, index_offset: int = 0,
+                 time_offset_s: float = 0.0) -> None:
+        self.analysis = analysis
+        self.source = source
+        self.index_offset = index_offset
+        self.time_offset_s = time_offset_s
+        self.latest_bgr: np.ndarray | None = None
+        self.latest_seq = 0
+        self.error: str | None = None
+        self.started_s = time.monotonic()
+        self.first_media_s: float | None = None
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True,
+                                        name=f"spot: {source.description}")
+
+    def start(self) -> BackgroundRun:
+        self._thread.start()
+        return self
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def behind_s(self) -> float:
+        """How far processing lags the source's own clock (recordings paced at their rate)."""
+        a = self.analysis
+        if self.first_media_s is None or self.finished:
+            return 0.0
+        media = a.last_time_s - self.time_offset_s - self.first_media_s
+        return max(0.0, (time.monotonic() - self.started_s) - media)
+
+    def _loop(self) -> None:
+        source = self.source
+        try:
+            for frame in source:
+                if self._stop.is_set():
+                    break
+                if self.first_media_s is None:
+                    self.first_media_s = frame.time_s
+                    self.started_s = time.monotonic()
+                shifted = Frame(index=frame.index + self.index_offset,
+                                time_s=frame.time_s + self.time_offset_s, image=frame.image,
+                                fps=frame.fps)
+                self.latest_bgr = self.analysis.process(shifted)
+                self.latest_seq += 1
+                self.analysis.dropped_frames = source.dropped_frames
+        except SourceError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # shown on the page; the thread must not die silently
+            log.exception("spotting %s failed", source.description)
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            try:
+                source.close()
+            finally:
+                try:
+                    self.analysis.flush()
+                finally:
+                    self._done.set()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop reading, release the source, close the open expression; wait for the thread."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+
+
+class SourceChannel(Channel):
+    """A server-side source read by a :class:`BackgroundRun`.
+
+    continue_stream: True (server source) keeps the analysis across Stop/Start, continuing
+    frame indices and times; False (recording) starts a new analysis on every start, so the
+    frame numbers of the events are those of the video.
+    """
+
+    def __init__(self, name: str, factory: SpotterFactory, timeline_s: float,
+                 continue_stream: bool) -> None:
+        super().__init__(name, factory, timeline_s)
+        self.continue_stream = continue_stream
+        self.run: BackgroundRun | None = None
+        self.sent_seq = -1
+        self._t0: float | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.run is not None and not self.run.finished
+
+    def start(self, source: Source, settings: SpotSettings,
+              download_stem: str | None = None) -> None:
+        """Process ``source`` (already opened); stops the run before, if any.
+        ``download_stem`` names the event files (default: the channel's name)."""
+        with self.lock:
+            self.stop()
+            if self.closed:
+                source.close()
+                return
+            if not self.continue_stream:
+                super().reset()
+            analysis = self.analysis_for(settings, source.description)
+            offset, t_offset = 0, 0.0
+            now = time.monotonic()
+            if self._t0 is None or not self.continue_stream:
+                self._t0 = now
+            elif analysis.last_index is not None:
+                offset = analysis.last_index + 2  # a gap: the pause is not joined over
+                t_offset = now - self._t0
+            self.message = ""
+            self.sent_seq = -1
+            self.download_stem = download_stem or self.name
+            self.run = BackgroundRun(analysis, source, offset, t_offset).start()
+
+    def stop(self) -> None:
+        with self.lock:
+            if self.run is not None:
+                self.run.stop()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.stop()
+            self.run = None
+            self._t0 = None
+            self.sent_seq = -1
+            super().reset()

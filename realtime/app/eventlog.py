@@ -1,0 +1,135 @@
+"""One stream's event log (each event once, onsets replaced by their segments) and its HTML:
+the log table and the CSV/JSON download links."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from realtime.events import CSV_COLUMNS, Event
+from realtime.overlay import EXPRESSION_COLORS
+
+LOG_COLUMNS = ("#", "expression", "onset (s)", "offset (s)", "duration (s)", "confidence",
+               "frames", "note")
+
+
+def _event_key(event: Event) -> tuple[Any, ...]:
+    return (event.kind, event.expression, event.onset_frame, event.offset_frame)
+
+
+class EventLog:
+    """The events of one stream, in order, each once; and the rows the page shows.
+
+    An onset event shows as an "ongoing" row that its segment event (same onset frame) replaces.
+    ``version`` grows with every change, so a poll can tell whether the page is stale.
+    Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._keys: set[tuple[Any, ...]] = set()
+        self._rows: dict[int, Event] = {}  # onset frame -> latest event for that expression
+        self.version = 0
+
+    def add(self, events: Sequence[Event]) -> int:
+        """Append the events not seen before; return how many were new."""
+        added = 0
+        with self._lock:
+            for event in events:
+                key = _event_key(event)
+                if key in self._keys:
+                    continue
+                self._keys.add(key)
+                self._events.append(event)
+                shown = self._rows.get(event.onset_frame)
+                if shown is None or shown.kind == "onset":
+                    self._rows[event.onset_frame] = event
+                added += 1
+            if added:
+                self.version += 1
+        return added
+
+    @property
+    def events(self) -> list[Event]:
+        with self._lock:
+            return list(self._events)
+
+    def shown(self) -> list[Event]:
+        """One event per expression: the segment when known, else its onset."""
+        with self._lock:
+            return list(self._rows.values())
+
+    def spans(self, now_s: float) -> list[tuple[float, float, str]]:
+        """(start s, end s, expression) of each shown event; ongoing ones end at ``now_s``."""
+        return [(e.onset_time_s, e.offset_time_s if e.offset_time_s is not None else now_s,
+                 e.expression) for e in self.shown()]
+
+    def csv_text(self) -> str:
+        """All events (onsets and segments) as CSV, the columns of the ``spot`` command."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for e in self.events:
+            d = e.to_dict()
+            writer.writerow(["" if d.get(k) is None else
+                             ("true" if d[k] is True else "false" if d[k] is False else d[k])
+                             for k in CSV_COLUMNS])
+        return buf.getvalue()
+
+    def json_text(self) -> str:
+        """All events as a JSON array of :meth:`Event.to_dict` objects."""
+        return json.dumps([e.to_dict() for e in self.events], indent=1) + "\n"
+
+
+def _log_cells(number: int, e: Event) -> list[str]:
+    """The :data:`LOG_COLUMNS` cells of one shown event (times in seconds)."""
+    if e.kind == "onset":
+        offset, duration, frames, note = "", "", f"{e.onset_frame}-", "ongoing"
+    else:
+        offset, duration = f"{e.offset_time_s:.3f}", f"{e.duration_s:.3f}"
+        frames = f"{e.onset_frame}-{e.offset_frame}"
+        note = "cut short" if e.cut_short else ""
+    return [str(number), e.expression, f"{e.onset_time_s:.3f}", offset, duration,
+            f"{e.confidence:.2f}", frames, note]
+
+
+def render_log_html(shown: Sequence[Event]) -> str:
+    """The event log as an HTML table, newest first (rows carry ``data-kind`` and
+    ``data-onset-frame`` for scripts and tests)."""
+    cell = "padding:2px 8px;border-bottom:1px solid #8884;text-align:left"
+    head = "".join(f'<th style="{cell}">{html.escape(c)}</th>' for c in LOG_COLUMNS)
+    rows = []
+    for number, e in reversed(list(enumerate(shown, start=1))):
+        b, g, r = EXPRESSION_COLORS.get(e.expression, (200, 200, 200))
+        cells = "".join(f'<td style="{cell}">{html.escape(v)}</td>'
+                        for v in _log_cells(number, e))
+        rows.append(f'<tr data-kind="{e.kind}" data-onset-frame="{e.onset_frame}" '
+                    f'style="border-left:4px solid #{r:02x}{g:02x}{b:02x}">{cells}</tr>')
+    body = "".join(rows) or (f'<tr><td colspan="{len(LOG_COLUMNS)}" style="{cell}">'
+                             "no events yet</td></tr>")
+    return ('<div style="max-height:320px;overflow-y:auto">'
+            '<table class="event-log" style="width:100%;border-collapse:collapse;'
+            f'font-variant-numeric:tabular-nums"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def render_downloads_html(log: EventLog | None, stem: str) -> str:
+    """Links that save the events as CSV and JSON. The files travel inside the links (data
+    URLs), so they never expire from a server cache and need no request."""
+    if log is None or not log.events:
+        return '<p class="downloads">Downloads (CSV, JSON) appear with the first event.</p>'
+    links = []
+    for kind, mime, text in (("csv", "text/csv", log.csv_text()),
+                             ("json", "application/json", log.json_text())):
+        data = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        name = html.escape(f"{stem}-events.{kind}", quote=True)
+        links.append(f'<a download="{name}" href="data:{mime};charset=utf-8;base64,{data}" '
+                     f'style="margin-right:1.5em">Download events ({kind.upper()})</a>')
+    return f'<p class="downloads">{"".join(links)} {len(log.events)} events</p>'

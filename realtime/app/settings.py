@@ -1,0 +1,108 @@
+"""The page's settings: what the user picks per stream (:class:`SpotSettings`) and what the
+server fixes at start (:class:`AppConfig`, the ``serve`` options). Both frozen and validated."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from realtime.postprocess import PostprocessConfig, check_threshold
+from realtime.spotter import DEFAULT_WEIGHTS
+
+
+@dataclass(frozen=True)
+class SpotSettings:
+    """The user's spotting settings (the page's Settings box); frozen per stream."""
+
+    merge_gap_frames: int = 1
+    min_length_frames: int = 1
+    relabel_by_duration: bool = False
+    threshold: float | None = None  # None: argmax labels
+
+    def __post_init__(self) -> None:
+        self.postprocess()  # validates the three post-processing fields
+        check_threshold(self.threshold)
+
+    def postprocess(self) -> PostprocessConfig:
+        return PostprocessConfig(merge_gap_frames=self.merge_gap_frames,
+                                 min_length_frames=self.min_length_frames,
+                                 relabel_by_duration=self.relabel_by_duration)
+
+    @classmethod
+    def from_ui(cls, merge_gap: float | None, min_length: float | None, relabel: bool,
+                use_threshold: bool, threshold: float | None) -> SpotSettings:
+        """Settings from the page's widgets; ValueError names the widget that is wrong."""
+        def whole(value: float | None, name: str, low: int) -> int:
+            if value is None or not math.isfinite(float(value)) or float(value) != int(value) \
+                    or int(value) < low:
+                raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+            return int(value)
+
+        t = None
+        if use_threshold:
+            if threshold is None or not 0.0 <= float(threshold) <= 1.0:
+                raise ValueError(f"class threshold must be in [0, 1], got {threshold!r}")
+            t = float(threshold)
+        return cls(merge_gap_frames=whole(merge_gap, "merging gap", 0),
+                   min_length_frames=whole(min_length, "minimum length", 1),
+                   relabel_by_duration=bool(relabel), threshold=t)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Server-side settings of the page (command-line options of ``serve``).
+
+    weights_dir, provider, mode, threads: passed to every :class:`Spotter`.
+    settings: the defaults shown in the Settings box.
+    demo_video: the clip behind "Play the demo clip" (None: the built-in demo clip).
+    concurrency: streams processed at the same time (webcam streams, and server-side runs).
+    max_upload_mb: largest accepted upload.
+    stream_every_s, time_limit_s: webcam frame interval asked of the browser, and how long one
+        stream event lasts before the page rejoins (state is kept across the rejoin).
+    gap_s: a webcam pause longer than this breaks the window (the open expression is closed).
+    poll_s: how often the page polls server-side runs for the latest frame.
+    timeline_s: seconds shown by the probability timeline.
+    server_source: whether the Server source tab may open cameras, URLs and server files.
+    """
+
+    weights_dir: Path = DEFAULT_WEIGHTS
+    provider: str = "auto"
+    mode: str = "cached"
+    threads: int | None = None
+    settings: SpotSettings = field(default_factory=SpotSettings)
+    demo_video: Path | None = None
+    concurrency: int = 4
+    max_upload_mb: int = 200
+    stream_every_s: float = 0.05
+    time_limit_s: float = 120.0
+    gap_s: float = 0.5
+    poll_s: float = 0.1
+    timeline_s: float = 10.0
+    server_source: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) \
+                or not 1 <= self.concurrency <= 64:
+            raise ValueError(f"concurrency must be an int in [1, 64], got {self.concurrency!r}")
+        if isinstance(self.max_upload_mb, bool) or not isinstance(self.max_upload_mb, int) \
+                or not 1 <= self.max_upload_mb <= 100_000:
+            raise ValueError(f"max_upload_mb must be an int in [1, 100000], "
+                             f"got {self.max_upload_mb!r}")
+        for name, low, high in (("stream_every_s", 0.01, 5.0), ("time_limit_s", 1.0, 86400.0),
+                                ("gap_s", 0.05, 60.0), ("poll_s", 0.02, 5.0),
+                                ("timeline_s", 1.0, 600.0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not low <= v <= high:
+                raise ValueError(f"{name} must be a number in [{low}, {high}], got {v!r}")
+        if self.threads is not None and (isinstance(self.threads, bool)
+                                         or not isinstance(self.threads, int)
+                                         or not 1 <= self.threads <= 256):
+            raise ValueError(f"threads must be None or an int in [1, 256], got {self.threads!r}")
+        if not isinstance(self.settings, SpotSettings):
+            raise ValueError(f"settings must be a SpotSettings, got {type(self.settings).__name__}")
+
+    @property
+    def webcam_fps(self) -> float:
+        """Nominal rate of webcam frames (what the page asks of the browser)."""
+        return 1.0 / self.stream_every_s

@@ -1,0 +1,147 @@
+"""The page's handlers without a browser: the messages of bad starts, a demo run polled to
+its end with downloads, sessions, the webcam's slow poll and the reset."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+
+from realtime.app import AppConfig, SpotterApp
+from realtime.events import Event
+from tests.realtime.app.helpers import (
+    EXPECTED,
+    UI_PREDICTABLE,
+    data_links,
+    request,
+    rgb,
+    segments,
+)
+
+
+def status_of(outputs: list) -> str:
+    return outputs[4]  # [frame, timer, log, timeline, status, downloads]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    (None, None, "upload a video first"),
+    ("notes.txt", b"hello", "is not a video file"),
+    ("broken.mp4", b"\x00garbage" * 100, "cannot open video file"),
+    ("big.mp4", b"\x00" * (2 * 2**20), "limit is 1 MB"),
+])
+def test_bad_uploads_get_a_clear_message(app: SpotterApp, tmp_path: Path, name: str | None,
+                                         content: bytes | None, message: str) -> None:
+    path = None
+    if name is not None:
+        path = tmp_path / name
+        path.write_bytes(content)
+    with pytest.warns(UserWarning, match=message):
+        out = app.on_recording_start(None if path is None else str(path), *UI_PREDICTABLE,
+                                     request("s"))
+    assert "error: " in status_of(out) and message in status_of(out)
+    assert isinstance(out[1], gr.Timer) and out[1].active is False
+    assert not app.sessions.get("s").recording.running
+
+
+def test_server_source_messages(app: SpotterApp) -> None:
+    with pytest.warns(UserWarning, match="type a camera index"):
+        out = app.on_server_start("  ", *UI_PREDICTABLE, request("s"))
+    assert "type a camera index" in status_of(out)
+    with pytest.warns(UserWarning, match="no such video file"):
+        out = app.on_server_start("/nonexistent/clip.mp4", *UI_PREDICTABLE, request("s"))
+    assert "no such video file" in status_of(out)
+    locked = SpotterApp(AppConfig(weights_dir=app.config.weights_dir, server_source=False))
+    with pytest.warns(UserWarning, match="disabled"):
+        out = locked.on_server_start("0", *UI_PREDICTABLE, request("s"))
+    assert "disabled" in status_of(out)
+
+
+def test_missing_builtin_demo_is_named(app: SpotterApp, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import realtime.demo
+
+    monkeypatch.setattr(realtime.demo, "ASSETS_DIR", tmp_path)
+    builtin = SpotterApp(AppConfig(weights_dir=app.config.weights_dir))  # demo_video=None
+    with pytest.warns(UserWarning, match="demo"):
+        out = builtin.on_demo_start(*UI_PREDICTABLE, request("s"))
+    assert "error: built-in demo file(s) missing" in status_of(out)
+    assert str(tmp_path / "demo.mp4") in status_of(out)
+
+
+def test_demo_run_polls_to_the_end_with_downloads(app: SpotterApp) -> None:
+    out = app.on_demo_start(*UI_PREDICTABLE, request("s"))
+    assert isinstance(out[1], gr.Timer) and out[1].active is True
+    frames, final = [], None
+    deadline = time.monotonic() + 30
+    while final is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        polled = app.on_poll("recording", request("s"))
+        if isinstance(polled[0], np.ndarray):
+            frames.append(polled[0])
+        if isinstance(polled[1], gr.Timer) and polled[1].active is False:
+            final = polled
+    assert final is not None, "the demo run did not end"
+    assert frames and frames[-1].shape == (240, 320, 3)  # annotated RGB frames
+    log_html, status, downloads = final[2], final[4], final[5]
+    assert status.startswith("ended") and "frames/s" in status
+    assert log_html.count('data-kind="segment"') == len(EXPECTED)
+    files = data_links(downloads)
+    assert set(files) == {"clip-events.csv", "clip-events.json"}  # named after the video
+    rows = list(csv.DictReader(io.StringIO(files["clip-events.csv"])))
+    got = [(int(r["onset_frame"]), int(r["offset_frame"])) for r in rows
+           if r["kind"] == "segment"]
+    assert got == EXPECTED
+    assert segments([Event.from_dict(d) for d in json.loads(files["clip-events.json"])]) \
+        == EXPECTED
+    # The timer is off and nothing runs: a further poll changes nothing.
+    again = app.on_poll("recording", request("s"))
+    assert isinstance(again[1], gr.Timer) and again[1].active is False
+
+
+def test_sessions_are_independent_and_unload_frees_them(app: SpotterApp) -> None:
+    app.on_demo_start(*UI_PREDICTABLE, request("a"))
+    b_out = app.on_webcam_frame(rgb(0), *UI_PREDICTABLE, request("b"))
+    assert b_out[0].shape == (240, 320, 3)
+    a, b = app.sessions.get("a"), app.sessions.get("b")
+    assert a is not b and len(app.sessions) == 2
+    assert a.webcam.analysis is None and b.recording.analysis is None
+    assert b.webcam.frames_received == 1 and a.recording.analysis.spotter is not \
+        b.webcam.analysis.spotter
+    run = a.recording.run
+    app.on_unload(request("a"))
+    assert app.sessions.find("a") is None and app.sessions.find("b") is b
+    assert run.finished  # its thread stopped and released the clip
+    assert a.recording.analysis is None and a.recording.closed and a.webcam.closed
+    # A call arriving after the unload changes nothing and does not revive the session.
+    late = app.on_webcam_frame(rgb(0), *UI_PREDICTABLE, request("a"))
+    assert late == [gr.skip()] * 5 and app.sessions.find("a") is None
+    app.on_webcam_frame(rgb(1), *UI_PREDICTABLE, request("b"))
+    assert b.webcam.frames_received == 2
+
+
+def test_webcam_slow_poll_sends_what_changed_once(app: SpotterApp) -> None:
+    assert app.on_webcam_poll(request("s")) == [gr.skip()] * 4  # nothing streamed yet
+    for i in range(12):
+        app.on_webcam_frame(rgb(i), *UI_PREDICTABLE, request("s"))
+    log_html, _, status, downloads = app.on_webcam_poll(request("s"))
+    assert 'data-kind="onset"' in log_html and "frames/s" in status
+    assert set(data_links(downloads)) == {"webcam-events.csv", "webcam-events.json"}
+    assert app.on_webcam_poll(request("s")) == [gr.skip()] * 4  # unchanged: nothing sent
+    time.sleep(0.8)  # a pause closes the open expression at the next frame
+    app.on_webcam_frame(rgb(12), *UI_PREDICTABLE, request("s"))
+    log_html = app.on_webcam_poll(request("s"))[0]
+    assert 'data-kind="segment"' in log_html
+
+
+def test_reset_handler_clears_the_panel(app: SpotterApp) -> None:
+    for i in range(10):
+        app.on_webcam_frame(rgb(i), *UI_PREDICTABLE, request("s"))
+    out = app.on_reset("webcam", request("s"))
+    assert out[0] is None and "no events yet" in out[1] and out[3] == "idle"
+    assert app.sessions.get("s").webcam.analysis is None

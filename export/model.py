@@ -64,7 +64,10 @@ class ModelConfig:
     # Input transform (realtime/reference.py): 0 feeds raw crops (the paper); > 0 feeds each crop
     # minus a running average of the track's previous crops with this time constant, in frames.
     input_tau_frames: int = 0
-    input_gain: float = 4.0  # contrast of the reference-difference image
+    input_gain: float = 4.0  # contrast of the reference- or lag-difference image
+    # > 0 feeds each crop minus the same track's crop this many frames earlier (lag difference);
+    # at most one of input_tau_frames and input_lag_frames is non-zero.
+    input_lag_frames: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -101,12 +104,13 @@ class ModelConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         if self.input_std <= 0:
             raise ValueError(f"input_std must be > 0, got {self.input_std!r}")
-        self.input_transform  # noqa: B018 (validates input_tau_frames and input_gain)
+        self.input_transform  # noqa: B018 (validates the input_* fields)
 
     @property
     def input_transform(self) -> InputTransform:
-        """What the backbone is fed: raw crops or reference differences (see realtime.reference)."""
-        return InputTransform(tau_frames=self.input_tau_frames, gain=self.input_gain)
+        """What the backbone is fed: raw crops, reference or lag differences (see reference)."""
+        return InputTransform(tau_frames=self.input_tau_frames, gain=self.input_gain,
+                              lag_frames=self.input_lag_frames)
 
     @property
     def num_classes(self) -> int:

@@ -1,4 +1,4 @@
-"""Reference-difference input: each face crop minus a slow running average of the ones before it.
+"""Input transforms: what the network sees of each face crop (raw, reference or lag difference).
 
 The paper's STSNet_SW classifies raw grayscale crops and starts from ImageNet + AffectNet
 weights. Trained from scratch on a handful of identities (the only option without downloads),
@@ -19,6 +19,17 @@ The transform is part of the model: the checkpoint's ``ModelConfig`` and every e
 contract record it (``input_transform``), and the live engine, the offline evaluation and the
 training code all run this one implementation. ``tau_frames = 0`` is the paper's raw input.
 
+The reference difference keeps slow, large changes (a macro-expression's apex) but loses small,
+fast ones: on unseen people its input does not separate micro-expression frames from neutral
+ones (ROC AUC 0.49), because slow drift and crop jitter, times the gain, outline the whole face.
+The *lag difference* keeps exactly those:
+
+    x'_t = clip(128 + gain * (x_t - x_{t-k}), 0, 255)
+
+with ``k = lag_frames`` about half a micro-expression (3-4 frames at 30 fps, where a 3-frame
+difference separates micro frames from neutral ones with ROC AUC 0.87). Within a track the
+first crop stands in for the frames before it, so every track starts on a flat grey image.
+
 Torch-free.
 """
 
@@ -31,27 +42,39 @@ import numpy as np
 
 KIND_RAW = "raw"
 KIND_REFERENCE = "reference_difference"
-TRANSFORM_KINDS = (KIND_RAW, KIND_REFERENCE)
+KIND_LAG = "lag_difference"
+TRANSFORM_KINDS = (KIND_RAW, KIND_REFERENCE, KIND_LAG)
 MAX_TAU_FRAMES = 100_000
+MAX_LAG_FRAMES = 1_000
 MAX_GAIN = 64.0
 
 
 @dataclass(frozen=True)
 class InputTransform:
-    """What the network's input is: raw crops (``tau_frames == 0``) or reference differences.
+    """What the network's input is: raw crops, reference differences or lag differences.
 
-    tau_frames: time constant of the running-average reference, in frames (0: raw crops).
+    tau_frames: time constant of the running-average reference, in frames (0: no reference).
+    lag_frames: k of the lag difference ``x_t - x_{t-k}``, in frames (0: no lag difference).
     gain: contrast of the difference image (grey levels out per grey level of change).
+    At most one of ``tau_frames`` and ``lag_frames`` is non-zero; both 0 is the paper's raw input.
     """
 
     tau_frames: int = 0
     gain: float = 4.0
+    lag_frames: int = 0
 
     def __post_init__(self) -> None:
         if (isinstance(self.tau_frames, bool) or not isinstance(self.tau_frames, int)
                 or not 0 <= self.tau_frames <= MAX_TAU_FRAMES):
             raise ValueError(f"input transform tau_frames must be an int in [0, {MAX_TAU_FRAMES}]"
                              f" (0: raw crops), got {self.tau_frames!r}")
+        if (isinstance(self.lag_frames, bool) or not isinstance(self.lag_frames, int)
+                or not 0 <= self.lag_frames <= MAX_LAG_FRAMES):
+            raise ValueError(f"input transform lag_frames must be an int in [0, {MAX_LAG_FRAMES}]"
+                             f" (0: no lag difference), got {self.lag_frames!r}")
+        if self.tau_frames and self.lag_frames:
+            raise ValueError("input transform: give tau_frames (reference difference) or "
+                             "lag_frames (lag difference), not both")
         if (isinstance(self.gain, bool) or not isinstance(self.gain, int | float)
                 or not 0 < float(self.gain) <= MAX_GAIN):
             raise ValueError(f"input transform gain must be a number in (0, {MAX_GAIN}], "
@@ -60,11 +83,15 @@ class InputTransform:
 
     @property
     def kind(self) -> str:
+        if self.lag_frames:
+            return KIND_LAG
         return KIND_RAW if self.tau_frames == 0 else KIND_REFERENCE
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == KIND_RAW:
             return {"kind": KIND_RAW}
+        if self.kind == KIND_LAG:
+            return {"kind": KIND_LAG, "lag_frames": self.lag_frames, "gain": self.gain}
         return {"kind": KIND_REFERENCE, "tau_frames": self.tau_frames, "gain": self.gain}
 
     @classmethod
@@ -84,20 +111,33 @@ class InputTransform:
             if tau == 0:
                 raise ValueError("input_transform: a reference_difference needs tau_frames > 0")
             return cls(tau_frames=tau, gain=d.get("gain", 4.0))
+        if kind == KIND_LAG:
+            lag = d.get("lag_frames")
+            if isinstance(lag, float) and lag.is_integer():
+                lag = int(lag)
+            if lag == 0:
+                raise ValueError("input_transform: a lag_difference needs lag_frames > 0")
+            return cls(lag_frames=lag, gain=d.get("gain", 4.0))
         raise ValueError(f"input_transform kind {kind!r} unknown; valid: {list(TRANSFORM_KINDS)}")
 
     def describe(self) -> str:
         if self.kind == KIND_RAW:
             return "raw crops"
+        if self.kind == KIND_LAG:
+            return f"lag difference (lag {self.lag_frames} frames, gain {self.gain:g})"
         return f"reference difference (tau {self.tau_frames} frames, gain {self.gain:g})"
 
 
 class ReferenceDifference:
-    """Streaming form: :meth:`update` takes the next crop of a face track and returns the
-    network's input for it; :meth:`reset` at every break of the track (face lost, frame gap).
+    """Streaming form of any :class:`InputTransform`: :meth:`update` takes the next crop of a
+    face track and returns the network's input for it; :meth:`reset` at every break of the
+    track (face lost, frame gap).
 
-    With ``tau_frames == 0`` the crop is returned unchanged (no copy). The float buffers are
-    allocated once per crop size; pass ``out`` to :meth:`update` to avoid the result array too.
+    Reference difference: ``clip(128 + gain * (x_t - r_t))`` with ``r_t`` the track's EMA.
+    Lag difference: ``clip(128 + gain * (x_t - x_{t-k}))``, the track's first crop standing in
+    for the frames before it (so a new track starts grey, like the reference difference).
+    Raw: the crop is returned unchanged (no copy). The float buffers are allocated once per crop
+    size; pass ``out`` to :meth:`update` to avoid the result array too.
     """
 
     def __init__(self, transform: InputTransform) -> None:
@@ -106,23 +146,37 @@ class ReferenceDifference:
                              f"got {type(transform).__name__}")
         self.transform = transform
         self._alpha = np.float32(1.0 / transform.tau_frames) if transform.tau_frames else None
+        self._lag = transform.lag_frames
         self._gain = np.float32(transform.gain)
         self._ref: np.ndarray | None = None  # r_t, float32; None right after a reset
+        self._ring = np.empty((0, 0, 0), np.uint8)  # lag: the last k crops, slot t % k
+        self._count = 0  # lag: crops of this track so far
         self._work = np.empty(0, np.float32)
         self._step = np.empty(0, np.float32)
 
+    @property
+    def is_identity(self) -> bool:
+        """True for raw crops: :meth:`update` returns its input."""
+        return self._alpha is None and not self._lag
+
     def reset(self) -> None:
-        """Forget the reference: the next crop starts a new track."""
+        """Forget the track: the next crop starts a new one."""
         self._ref = None
+        self._count = 0
 
     def state(self) -> np.ndarray | None:
-        """A copy of the current reference (float32), or None right after a reset."""
+        """A copy of the current reference (float32; for a lag difference the oldest of the
+        last k crops), or None right after a reset."""
+        if self._lag:
+            if self._count == 0:
+                return None
+            return self._ring[self._count % self._lag].astype(np.float32)
         return None if self._ref is None else self._ref.copy()
 
     def update(self, crop: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``(S, S)`` uint8 crop -> ``(S, S)`` uint8 network input, written to ``out`` when
         given (same shape, uint8), else to a new array."""
-        if self._alpha is None:
+        if self.is_identity:
             return crop
         if not isinstance(crop, np.ndarray) or crop.ndim != 2 or crop.dtype != np.uint8:
             got = (f"{crop.dtype} array of shape {crop.shape}" if isinstance(crop, np.ndarray)
@@ -131,13 +185,12 @@ class ReferenceDifference:
         if self._work.shape != crop.shape:
             self._work = np.empty(crop.shape, np.float32)
             self._step = np.empty(crop.shape, np.float32)
-            self._ref = None
-        work, step = self._work, self._step
-        if self._ref is None:
-            self._ref = crop.astype(np.float32)
-        np.subtract(crop, self._ref, out=work)  # x_t - r_t
-        np.multiply(work, self._alpha, out=step)
-        self._ref += step  # r_{t+1} = r_t + alpha (x_t - r_t)
+            self.reset()
+        work = self._work
+        if self._lag:
+            self._lag_step(crop, work)
+        else:
+            self._reference_step(crop, work)
         work *= self._gain
         work += np.float32(128.0)
         np.clip(work, 0.0, 255.0, out=work)
@@ -147,9 +200,26 @@ class ReferenceDifference:
         np.copyto(out, work, casting="unsafe")
         return out
 
+    def _reference_step(self, crop: np.ndarray, work: np.ndarray) -> None:
+        if self._ref is None:
+            self._ref = crop.astype(np.float32)
+        np.subtract(crop, self._ref, out=work)  # x_t - r_t
+        np.multiply(work, self._alpha, out=self._step)
+        self._ref += self._step  # r_{t+1} = r_t + alpha (x_t - r_t)
+
+    def _lag_step(self, crop: np.ndarray, work: np.ndarray) -> None:
+        if self._count == 0:
+            if self._ring.shape[1:] != crop.shape:
+                self._ring = np.empty((self._lag, *crop.shape), np.uint8)
+            self._ring[:] = crop
+        slot = self._ring[self._count % self._lag]  # x_{t-k} (the first crop early on)
+        np.subtract(crop, slot, out=work, dtype=np.float32)
+        slot[:] = crop
+        self._count += 1
+
     def apply(self, crops: np.ndarray) -> np.ndarray:
         """A run of consecutive crops ``(N, S, S)`` (continuing the current track)."""
-        if self._alpha is None:
+        if self.is_identity:
             return crops
         out = np.empty_like(crops)
         for i in range(len(crops)):

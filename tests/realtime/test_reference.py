@@ -1,4 +1,4 @@
-"""The reference-difference input transform (realtime/reference.py)."""
+"""The input transforms: raw crops, reference difference, lag difference (realtime/reference.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from realtime.reference import (
+    KIND_LAG,
     KIND_RAW,
     KIND_REFERENCE,
     InputTransform,
@@ -143,3 +144,70 @@ def test_bad_crop_is_refused():
         ref.update(np.zeros((4, 4), np.float32))
     with pytest.raises(ValueError, match="InputTransform"):
         ReferenceDifference({"kind": "raw"})  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------ lag difference
+
+
+def _expected_lag(crops: np.ndarray, lag: int, gain: float) -> np.ndarray:
+    out = np.empty_like(crops)
+    for t in range(len(crops)):
+        prev = crops[max(t - lag, 0)].astype(np.float32)
+        out[t] = np.clip(np.rint(128 + gain * (crops[t].astype(np.float32) - prev)), 0, 255)
+    return out
+
+
+@pytest.mark.parametrize("lag,gain", [(1, 1.0), (3, 4.0), (4, 8.0)])
+def test_lag_difference_is_the_crop_minus_the_one_lag_frames_earlier(lag, gain):
+    crops = _crops(n=15, s=16, seed=lag)
+    t = InputTransform(lag_frames=lag, gain=gain)
+    assert t.kind == KIND_LAG
+    ref = ReferenceDifference(t)
+    got = np.stack([ref.update(c) for c in crops])
+    np.testing.assert_array_equal(got, _expected_lag(crops, lag, gain))
+    assert not np.any(got[0] != 128)  # a track starts on flat grey
+
+
+def test_lag_difference_sees_a_short_change_and_forgets_it_after_the_lag():
+    still = np.full((8, 8), 90, np.uint8)
+    moved = still.copy()
+    moved[2:4, 2:4] = 92  # a 2-grey-level change, the size of a micro-expression's
+    ref = ReferenceDifference(InputTransform(lag_frames=3, gain=8.0))
+    seq = [still] * 5 + [moved] * 6
+    outs = [ref.update(c) for c in seq]
+    assert all(np.all(o == 128) for o in outs[:5])
+    for o in outs[5:8]:  # the change is visible for exactly `lag` frames ...
+        assert np.all(o[2:4, 2:4] == 128 + 16) and o[0, 0] == 128
+    assert all(np.all(o == 128) for o in outs[8:])  # ... then the face holds still again
+
+
+def test_lag_difference_restarts_at_reset_and_face_gaps_offline_equals_streaming():
+    crops = _crops(n=14, s=8, seed=3)
+    valid = np.ones(14, bool)
+    valid[6] = False
+    t = InputTransform(lag_frames=2, gain=2.0)
+    offline = transform_video(crops, valid, t)
+    np.testing.assert_array_equal(offline[:6], _expected_lag(crops[:6], 2, 2.0))
+    np.testing.assert_array_equal(offline[7:], _expected_lag(crops[7:], 2, 2.0))
+    ref = ReferenceDifference(t)
+    ref.update(crops[0])
+    ref.update(crops[1])
+    ref.reset()
+    np.testing.assert_array_equal(ref.update(crops[5]), np.full((8, 8), 128, np.uint8))
+    np.testing.assert_array_equal(ref.state(), crops[5].astype(np.float32))
+
+
+def test_lag_difference_dict_round_trip_and_refusals():
+    t = InputTransform(lag_frames=4, gain=6.0)
+    assert t.to_dict() == {"kind": KIND_LAG, "lag_frames": 4, "gain": 6.0}
+    assert InputTransform.from_dict(t.to_dict()) == t
+    assert InputTransform.from_dict({"kind": KIND_LAG, "lag_frames": 4.0, "gain": 6}) == t
+    assert "lag 4 frames" in t.describe()
+    with pytest.raises(ValueError, match="not both"):
+        InputTransform(tau_frames=10, lag_frames=3)
+    with pytest.raises(ValueError, match="lag_frames must be an int"):
+        InputTransform(lag_frames=-1)
+    with pytest.raises(ValueError, match="lag_frames must be an int"):
+        InputTransform(lag_frames=True)
+    with pytest.raises(ValueError, match="needs lag_frames > 0"):
+        InputTransform.from_dict({"kind": KIND_LAG, "lag_frames": 0})

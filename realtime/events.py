@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from realtime.metrics import EXPRESSION_TYPES, Interval
+from realtime.vocab import Interval, check_expression
 
 EVENT_KINDS = ("onset", "segment")
 JSON_KEYS = ("kind", "expression", "onset_frame", "offset_frame", "apex_frame", "onset_time",
@@ -61,8 +61,7 @@ class Event:
     def __post_init__(self) -> None:
         if self.kind not in EVENT_KINDS:
             raise ValueError(f"kind must be 'onset' or 'segment', got {self.kind!r}")
-        if self.expression not in EXPRESSION_TYPES:
-            raise ValueError(f"expression must be 'micro' or 'macro', got {self.expression!r}")
+        check_expression("expression", self.expression)
         if self.onset_frame < 0:
             raise ValueError(f"onset_frame must be >= 0, got {self.onset_frame}")
         ends = (self.offset_frame, self.offset_time_s, self.duration_s)

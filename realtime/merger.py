@@ -49,13 +49,12 @@ from realtime.events import Event
 from realtime.postprocess import (
     WITH_EXPRESSION,
     PostprocessConfig,
-    check_class_names,
-    check_fps,
     check_threshold,
     frame_score,
     label_of,
     relabel_expression,
 )
+from realtime.vocab import check_class_names, check_fps, check_int
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ class OnlineMerger:
     Args:
         class_names: class order of the model's probabilities; class 0 is "no expression",
             the others "micro"/"macro" (as in the ONNX contract), e.g.
-            :data:`realtime.postprocess.DEFAULT_CLASS_NAMES`.
+            :data:`realtime.vocab.DEFAULT_CLASS_NAMES`.
         fps: frame rate of the video (for durations and duration relabelling), > 0.
         config: merging, minimum length and relabelling settings shared with offline
             :func:`realtime.postprocess.postprocess` (None: the defaults, G=1).
@@ -187,9 +186,7 @@ class OnlineMerger:
 
     def _check_input(self, frame_index: int, time_s: float,
                      probs: np.ndarray) -> tuple[int, float, np.ndarray]:
-        if isinstance(frame_index, bool) or not isinstance(frame_index, int | np.integer):
-            raise ValueError(f"frame_index must be an int, got {frame_index!r}")
-        frame = int(frame_index)
+        frame = check_int("frame_index", frame_index)
         if frame < 0:
             raise ValueError(f"frame_index must be >= 0, got {frame}")
         if self._last_frame is not None and frame <= self._last_frame:

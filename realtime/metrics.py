@@ -33,40 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-EXPRESSION_TYPES = ("macro", "micro")
+from realtime.vocab import EXPRESSION_TYPES, TABLE_ORDER, Interval, check_int
+
 CSV_COLUMNS = ("subject", "video", "onset", "offset", "type")
 TABLE_ROWS = ("Total", "TP", "FP", "FN", "Precision", "Recall", "F1-score")
 
 
 class IntervalFileError(ValueError):
     """An interval CSV file is missing, unreadable or malformed (the message names file/line)."""
-
-
-@dataclass(frozen=True)
-class Interval:
-    """One expression interval: inclusive 0-based frames ``onset..offset`` of one video."""
-
-    subject: str
-    video: str
-    onset: int
-    offset: int
-    type: str  # "micro" | "macro"
-
-    def __post_init__(self) -> None:
-        if self.type not in EXPRESSION_TYPES:
-            raise ValueError(f"type must be 'micro' or 'macro', got {self.type!r}")
-        for name in ("onset", "offset"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{name} must be an int frame index, got {value!r}")
-        if self.onset < 0:
-            raise ValueError(f"onset must be >= 0, got {self.onset}")
-        if self.offset < self.onset:
-            raise ValueError(f"offset must be >= onset ({self.onset}), got {self.offset}")
-
-    @property
-    def length_frames(self) -> int:
-        return self.offset - self.onset + 1
 
 
 def iou(a: Interval | tuple[int, int], b: Interval | tuple[int, int]) -> float:
@@ -94,9 +68,7 @@ class Counts:
 
     def __post_init__(self) -> None:
         for name in ("tp", "fp", "fn"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+            check_int(name, getattr(self, name), 0)
 
     @classmethod
     def from_counts(cls, tp: int, fp: int, fn: int) -> Counts:
@@ -217,7 +189,7 @@ def score(gt: Iterable[Interval], pred: Iterable[Interval],
     gt, pred = list(gt), list(pred)
     result = match_intervals(gt, pred, iou_threshold)
     per_type = {}
-    for typ in EXPRESSION_TYPES:
+    for typ in TABLE_ORDER:
         tp = sum(1 for m in result.matches if m.gt.type == typ)
         per_type[typ] = Counts(
             tp=tp,

@@ -46,9 +46,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from realtime.metrics import EXPRESSION_TYPES, Interval
+from realtime.vocab import (
+    DEFAULT_CLASS_NAMES,
+    Interval,
+    check_bool,
+    check_class_names,
+    check_fps,
+    check_int,
+    check_number,
+)
 
-DEFAULT_CLASS_NAMES: tuple[str, ...] = ("none", "micro", "macro")
 WITH_EXPRESSION = 1  # the single expression label used while relabelling by duration
 
 
@@ -62,19 +69,10 @@ class PostprocessConfig:
     micro_max_s: float = 0.5  # longest micro-expression, seconds (with relabel_by_duration)
 
     def __post_init__(self) -> None:
-        g = self.merge_gap_frames
-        if isinstance(g, bool) or not isinstance(g, int) or g < 0:
-            raise ValueError(f"merge_gap_frames must be an int >= 0, got {g!r}")
-        m = self.min_length_frames
-        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-            raise ValueError(f"min_length_frames must be an int >= 1, got {m!r}")
-        if not isinstance(self.relabel_by_duration, bool):
-            raise ValueError(
-                f"relabel_by_duration must be a bool, got {self.relabel_by_duration!r}")
-        s = self.micro_max_s
-        if isinstance(s, bool) or not isinstance(s, int | float) or not (
-                math.isfinite(s) and s > 0):
-            raise ValueError(f"micro_max_s must be a finite number > 0, got {s!r}")
+        check_int("merge_gap_frames", self.merge_gap_frames, 0)
+        check_int("min_length_frames", self.min_length_frames, 1)
+        check_bool("relabel_by_duration", self.relabel_by_duration)
+        check_number("micro_max_s", self.micro_max_s, 0, low_open=True, what="a finite number")
 
 
 @dataclass(frozen=True)
@@ -96,35 +94,15 @@ class Segment:
         """Nominal duration: frames covered divided by the frame rate."""
         return self.length_frames / fps
 
-
-def check_fps(fps: float) -> float:
-    if isinstance(fps, bool) or not isinstance(fps, int | float) or not (
-            math.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a finite number > 0, got {fps!r}")
-    return float(fps)
-
-
-def check_class_names(class_names: Sequence[str]) -> tuple[str, ...]:
-    """Validate a class order: class 0 is "no expression", the others are micro and/or macro."""
-    names = tuple(class_names)
-    if len(names) < 2 or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(f"class_names must be >= 2 non-empty strings, got {names!r}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"class_names must be unique, got {names!r}")
-    bad = [n for n in names[1:] if n not in EXPRESSION_TYPES]
-    if bad:
-        raise ValueError(f"class_names[1:] must each be 'micro' or 'macro' (class 0 is the "
-                         f"no-expression class), got {names!r}")
-    return names
+    def to_interval(self, subject: str, video: str) -> Interval:
+        """This segment as a metric interval of one video."""
+        return Interval(subject, video, self.onset, self.offset, self.expression)
 
 
 def check_threshold(expression_threshold: float | None) -> float | None:
-    t = expression_threshold
-    if t is None:
-        return None
-    if isinstance(t, bool) or not isinstance(t, int | float) or not (0.0 <= t <= 1.0):
-        raise ValueError(f"expression_threshold must be None or in [0, 1], got {t!r}")
-    return float(t)
+    """None (plain argmax) or an expression probability threshold in [0, 1]."""
+    return check_number("expression_threshold", expression_threshold, 0, 1, optional=True,
+                        what="a probability")
 
 
 def micro_max_frames(fps: float, micro_max_s: float = 0.5) -> int:
@@ -216,10 +194,7 @@ def postprocess(labels: Sequence[int] | np.ndarray, fps: float,
     fps = check_fps(fps)
     if not isinstance(config, PostprocessConfig):
         raise TypeError(f"config must be a PostprocessConfig, got {type(config).__name__}")
-    if isinstance(frame_offset, bool) or not isinstance(frame_offset, int | np.integer) or (
-            frame_offset < 0):
-        raise ValueError(f"frame_offset must be an int >= 0, got {frame_offset!r}")
-    frame_offset = int(frame_offset)
+    frame_offset = check_int("frame_offset", frame_offset, 0)
     arr = _check_labels(labels, len(names))
     p: np.ndarray | None = None
     if probs is not None:
@@ -257,4 +232,4 @@ def postprocess(labels: Sequence[int] | np.ndarray, fps: float,
 def segments_to_intervals(segments: Iterable[Segment], subject: str,
                           video: str) -> list[Interval]:
     """Segments of one video as metric intervals (for :func:`realtime.metrics.score`)."""
-    return [Interval(subject, video, s.onset, s.offset, s.expression) for s in segments]
+    return [s.to_interval(subject, video) for s in segments]

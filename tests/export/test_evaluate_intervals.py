@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from export.__main__ import main
-from realtime.metrics import Interval, write_intervals_csv
+from realtime.metrics import write_intervals_csv
+from realtime.vocab import Interval
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,7 @@ from realtime.events import (
     JsonlEventWriter,
     read_jsonl_events,
 )
-from realtime.metrics import Interval
+from realtime.vocab import Interval
 
 
 def _segment(**kw) -> Event:

@@ -8,12 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from realtime.merger import MergerState, OnlineMerger
-from realtime.postprocess import (
-    DEFAULT_CLASS_NAMES,
-    PostprocessConfig,
-    labels_from_probs,
-    postprocess,
-)
+from realtime.postprocess import PostprocessConfig, labels_from_probs, postprocess
+from realtime.vocab import DEFAULT_CLASS_NAMES
 
 NAMES = DEFAULT_CLASS_NAMES  # none, micro, macro
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.metrics import Interval
 from realtime.postprocess import (
     PostprocessConfig,
     fill_gaps,
@@ -14,6 +13,7 @@ from realtime.postprocess import (
     postprocess,
     segments_to_intervals,
 )
+from realtime.vocab import Interval
 
 
 def _spans(labels, fps=30.0, **cfg):

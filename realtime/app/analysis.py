@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import collections
 import threading
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -15,21 +13,7 @@ from realtime.app.timeline import ProbabilityTimeline
 from realtime.overlay import Overlay
 from realtime.sources import Frame
 from realtime.spotter import Spotter
-
-
-class RateMeter:
-    """Frames per second over the last ``window`` frames (wall clock)."""
-
-    def __init__(self, window: int = 30) -> None:
-        self._stamps: collections.deque[float] = collections.deque(maxlen=window)
-
-    def tick(self) -> None:
-        self._stamps.append(time.perf_counter())
-
-    @property
-    def fps(self) -> float:
-        s = self._stamps
-        return (len(s) - 1) / (s[-1] - s[0]) if len(s) >= 2 and s[-1] > s[0] else 0.0
+from realtime.timing import RateMeter
 
 
 class Analysis:

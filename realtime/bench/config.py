@@ -1,0 +1,100 @@
+"""What one benchmark run measures: its settings, defaults and speed targets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+MODES = ("cached", "window", "cached-int8", "eager")
+INT8_FILE = "backbone_int8.onnx"
+DEFAULT_FRAMES = 300
+DEFAULT_RUNS = 3
+DEFAULT_WARMUP = 30
+DEFAULT_LONG_FRAMES = 20_000
+DEFAULT_LIVE_FPS = 30.0
+
+# Targets (ratios measured in one run; see docs/bench/bench.md).
+TARGET_CACHED_VS_EAGER = 4.0  # cached windows/s >= 4x the eager per-window reference
+TARGET_WINDOW_VS_BACKBONE = 1.3  # per-window p95 (cached) <= 1.3x one backbone frame pass
+TARGET_E2E_FPS = 100.0  # end to end on a 640x480 clip
+TARGET_DROPPED = 0  # frames dropped by a 30 fps live source
+TARGET_GROWTH_MB = 20.0  # RSS growth over the long run
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot run (no clip, no face in it, bad settings); the message says why."""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Settings of one benchmark run (see :func:`realtime.bench.cli.add_arguments` for their
+    meaning)."""
+
+    source: Path
+    weights: Path
+    provider: str = "auto"
+    frames: int = DEFAULT_FRAMES
+    runs: int = DEFAULT_RUNS
+    warmup_frames: int = DEFAULT_WARMUP
+    resize: tuple[int, int] | None = None
+    threads: int | None = None
+    long_frames: int = DEFAULT_LONG_FRAMES
+    live_frames: int | None = None  # None: one pass over the clip
+    live_fps: float = DEFAULT_LIVE_FPS
+    eager: bool = True
+    checkpoint: Path | None = None
+    int8: Path | None = None  # int8 backbone graph; None: none
+    threshold: float | None = None  # the spotter's expression threshold (None: argmax)
+
+    def __post_init__(self) -> None:
+        def need(name: str, ok: bool, valid: str) -> None:
+            if not ok:
+                raise ValueError(f"{name} must be {valid}, got {getattr(self, name)!r}")
+
+        need("provider", self.provider in ("auto", "cuda", "cpu"), "auto, cuda or cpu")
+        need("frames", _is_int(self.frames) and 8 <= self.frames <= 1_000_000,
+             "an int in [8, 1000000]")
+        need("runs", _is_int(self.runs) and 1 <= self.runs <= 100, "an int in [1, 100]")
+        need("warmup_frames", _is_int(self.warmup_frames) and 0 <= self.warmup_frames <= 10_000,
+             "an int in [0, 10000]")
+        need("long_frames", _is_int(self.long_frames) and 0 <= self.long_frames <= 10_000_000,
+             "an int in [0, 10000000] (0: no memory run)")
+        need("live_frames", self.live_frames is None or (
+            _is_int(self.live_frames) and 0 <= self.live_frames <= 1_000_000),
+             "None or an int in [0, 1000000] (0: no live run)")
+        need("live_fps", isinstance(self.live_fps, int | float) and 1.0 <= self.live_fps <= 1000,
+             "a frame rate in [1, 1000]")
+        need("threads", self.threads is None or (_is_int(self.threads)
+                                                 and 1 <= self.threads <= 256),
+             "None or an int in [1, 256]")
+        need("threshold", self.threshold is None or (
+            isinstance(self.threshold, int | float) and 0.0 <= self.threshold <= 1.0),
+             "None or a probability in [0, 1]")
+        need("resize", self.resize is None or (
+            len(self.resize) == 2 and all(_is_int(v) and 16 <= v <= 8192 for v in self.resize)),
+             "None or (width, height) in [16, 8192] px")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings (paths as strings, the size as a list) for the report."""
+        d = asdict(self)
+        for k in ("source", "weights", "checkpoint", "int8"):
+            d[k] = None if d[k] is None else str(d[k])
+        d["resize"] = None if self.resize is None else list(self.resize)
+        return d
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(640, 480)``; ValueError naming the option otherwise."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        w, h = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--resize must look like 640x480, got {text!r}") from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise ValueError(f"--resize sides must be in [16, 8192] px, got {text!r}")
+    return w, h

@@ -1,0 +1,54 @@
+"""realtime.bench.clips: the resized copy, the looped clip, the simulated live camera."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.bench import clips as C
+from tests.realtime.test_cli_spot import write_video
+from tests.realtime.test_spotter import face_clip
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_video(tmp_path_factory.mktemp("bench_clip") / "face.mp4", face_clip(24))
+
+
+def test_resize_writes_a_clip_of_that_size(tmp_path: Path, clip: Path) -> None:
+    dst = C.write_resized_clip(clip, tmp_path / "big.mp4", (640, 480))
+    info = C.clip_info(dst)
+    assert (info.width, info.height) == (640, 480) and info.frames == 24
+    assert info.fps == pytest.approx(30.0)
+
+
+def test_paced_live_source_drops_oldest_when_the_consumer_is_slow(clip: Path) -> None:
+    fps = 100.0
+    source, captured = C.paced_live_source(C.LoopingClip(clip, 30), fps, queue_size=2)
+    seen = []
+    with source:
+        assert source.is_live
+        for frame in source:
+            seen.append(frame.index)
+            time.sleep(4 / fps)  # four frame periods per frame: the queue overflows
+    assert source.frames_read == 30 and source.dropped_frames > 0
+    assert len(seen) + source.dropped_frames == 30
+    assert seen == sorted(seen) and any(b - a > 1 for a, b in zip(seen, seen[1:]))
+    assert captured.get(0) is not None and captured.get(29) > captured.get(0)
+    # Captures are paced: 30 frames at 100 fps take at least 0.29 s.
+    assert captured.get(29) - captured.get(0) >= 29 / fps * 0.95
+
+    source, _ = C.paced_live_source(C.LoopingClip(clip, 20), fps)
+    with source:
+        indices = [f.index for f in source]
+    assert indices == list(range(20)) and source.dropped_frames == 0
+
+
+def test_looping_clip_loops_and_times_decodes(clip: Path) -> None:
+    decode: list[float] = []
+    frames = list(C.LoopingClip(clip, 50, decode.append))
+    assert len(frames) == len(decode) == 50 and all(d >= 0 for d in decode)
+    np.testing.assert_array_equal(frames[0], frames[24])  # frame 24 is frame 0 again

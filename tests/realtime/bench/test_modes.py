@@ -1,0 +1,75 @@
+"""realtime.bench.modes: the mode comparison with the PyTorch eager reference; and the engine
+speed changes the modes measure (feature reuse across batches, a one-thread head session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.bench import modes as MO
+from realtime.bench import report as R
+from realtime.bench.config import BenchConfig
+from tests.realtime.test_cli_spot import write_video
+from tests.realtime.test_spotter import face_clip
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_video(tmp_path_factory.mktemp("bench_clip") / "face.mp4", face_clip(24))
+
+
+@pytest.fixture(scope="module")
+def graphs(exported_graphs) -> Path:
+    return exported_graphs.out_dir
+
+
+def test_modes_include_the_eager_reference_when_torch_is_there(clip: Path,
+                                                                 graphs: Path) -> None:
+    pytest.importorskip("torch")
+    cfg = BenchConfig(source=clip, weights=graphs, provider="cpu", frames=8, runs=1,
+                      warmup_frames=0, threads=1)
+    crops = np.random.default_rng(0).integers(0, 256, (9, 128, 128), dtype=np.uint8)
+    modes, notes, latencies = MO.measure_modes(cfg, crops, lambda s: None)
+    assert set(modes) == {"cached", "window", "eager"}
+    assert modes["eager"]["latency"]["n"] == 9 - 5 + 1 == len(latencies["eager"])
+    assert modes["eager"]["threads"] == 1 and "weights" in modes["eager"]
+    ratios = R.compute_ratios(modes)
+    assert ratios["cached_vs_eager"] == pytest.approx(
+        modes["cached"]["windows_per_s"] / modes["eager"]["windows_per_s"])
+
+
+
+# --------------------------------------------------------------- speed changes in the live half
+
+
+def test_run_batch_reuses_the_repeated_context_features(graphs: Path) -> None:
+    """Chunks that overlap by K - 1 crops (as the spotter's batch mode feeds them) pass each
+    frame through the backbone once, with the same results as one call over everything."""
+    from realtime.engine import Engine
+
+    k = 5
+    crops = np.random.default_rng(2).integers(0, 256, (30, 128, 128), dtype=np.uint8)
+    whole = Engine(graphs, provider="cpu", warmup=False).run_batch(crops).probs
+    engine = Engine(graphs, provider="cpu", warmup=False)
+    parts = [engine.run_batch(crops[a:b]).probs for a, b in ((0, 12), (8, 21), (17, 30))]
+    assert engine.timings.backbone.items == 30  # not 12 + 13 + 13
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    # Different leading crops: nothing is reused, every crop is computed.
+    other = crops[17:30].copy()
+    other[0] ^= 1
+    before = engine.timings.backbone.items
+    np.testing.assert_allclose(engine.run_batch(other).probs[1:], whole[k - 1 + 14:], atol=1e-6)
+    assert engine.timings.backbone.items - before == 13
+
+
+def test_head_session_runs_on_one_thread_backbone_on_the_chosen_count(graphs: Path) -> None:
+    from realtime.engine import HEAD_THREADS, Engine
+
+    engine = Engine(graphs, provider="cpu", threads=2, warmup=False)
+    assert HEAD_THREADS == 1
+    assert engine._head.get_session_options().intra_op_num_threads == 1
+    assert engine._backbone.get_session_options().intra_op_num_threads == 2
+    window = Engine(graphs, provider="cpu", mode="window", threads=2, warmup=False)
+    assert window._head.get_session_options().intra_op_num_threads == 2  # holds the backbone

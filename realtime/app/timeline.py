@@ -11,6 +11,11 @@ import numpy as np
 
 from realtime.overlay import EXPRESSION_COLORS
 
+_UNKNOWN = (200, 200, 200)  # BGR of a class without a colour of its own
+_FRAME = (90, 90, 90)
+_LABEL = (170, 170, 170)
+_DASH = (220, 220, 220)
+
 
 class ProbabilityTimeline:
     """The class probabilities of the last ``span_s`` seconds, drawn as a small RGB plot."""
@@ -25,6 +30,7 @@ class ProbabilityTimeline:
         self.latest_s: float | None = None
 
     def add(self, time_s: float, probs: np.ndarray) -> None:
+        """Add the class probabilities classified at ``time_s``; forget points out of view."""
         with self._lock:
             self._points.append((float(time_s), np.asarray(probs, dtype=np.float32)))
             self.latest_s = float(time_s)
@@ -40,52 +46,87 @@ class ProbabilityTimeline:
     def render(self, spans: Sequence[tuple[float, float, str]] = (), width_px: int = 640,
                height_px: int = 150) -> np.ndarray:
         """RGB uint8 image: one line per class, shaded event spans, the threshold (dashed)."""
-        img = np.full((height_px, width_px, 3), 24, np.uint8)
-        left, right, top, bottom = 34, width_px - 8, 8, height_px - 20
         with self._lock:
             points = list(self._points)
             now = self.latest_s
-        end = now if now is not None else 0.0
-        start = end - self.span_s
+        plot = _Plot(np.full((height_px, width_px, 3), 24, np.uint8), self.span_s,
+                     end_s=now if now is not None else 0.0)
+        plot.spans(spans)
+        plot.axes()
+        if self.threshold is not None:
+            plot.threshold(self.threshold)
+        if len(points) >= 2:
+            plot.lines(points, self.class_names)
+        plot.legend(self.class_names)
+        return cv2.cvtColor(plot.img, cv2.COLOR_BGR2RGB)
 
-        def x_of(t: float) -> int:
-            return int(round(left + (t - start) / self.span_s * (right - left)))
 
-        def y_of(p: float) -> int:
-            return int(round(bottom - float(np.clip(p, 0.0, 1.0)) * (bottom - top)))
+def _color(name: str) -> tuple[int, int, int]:
+    return EXPRESSION_COLORS.get(name, _UNKNOWN)
 
+
+class _Plot:
+    """One timeline image being drawn (BGR): the plot area's pixel box and the time -> x,
+    probability -> y mapping of the ``span_s`` seconds that end at ``end_s``."""
+
+    def __init__(self, img: np.ndarray, span_s: float, end_s: float) -> None:
+        height_px, width_px = img.shape[:2]
+        self.img = img
+        self.span_s = span_s
+        self.end_s = end_s
+        self.start_s = end_s - span_s
+        self.left, self.right, self.top, self.bottom = 34, width_px - 8, 8, height_px - 20
+
+    def x_of(self, t: float) -> int:
+        return int(round(self.left + (t - self.start_s) / self.span_s * (self.right - self.left)))
+
+    def y_of(self, p: float) -> int:
+        return int(round(self.bottom - float(np.clip(p, 0.0, 1.0)) * (self.bottom - self.top)))
+
+    def _text(self, text: str, org: tuple[int, int], color: tuple[int, int, int],
+              scale: float = 0.33) -> None:
+        cv2.putText(self.img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
+
+    def spans(self, spans: Sequence[tuple[float, float, str]]) -> None:
+        """Shade each (start s, end s, expression) span still in view, at least 1 px wide."""
         for t0, t1, expression in spans:
-            if t1 < start:
+            if t1 < self.start_s:
                 continue
-            color = EXPRESSION_COLORS.get(expression, (200, 200, 200))
-            x0, x1 = max(x_of(t0), left), max(min(x_of(t1), right), max(x_of(t0), left) + 1)
-            cv2.rectangle(img, (x0, top), (x1, bottom), tuple(c // 3 for c in color), -1)
-        cv2.rectangle(img, (left, top), (right, bottom), (90, 90, 90), 1)
+            x0 = max(self.x_of(t0), self.left)
+            x1 = max(min(self.x_of(t1), self.right), x0 + 1)
+            cv2.rectangle(self.img, (x0, self.top), (x1, self.bottom),
+                          tuple(c // 3 for c in _color(expression)), -1)
+
+    def axes(self) -> None:
+        """The frame, probability labels 0/0.5/1 and second ticks counted back from now."""
+        cv2.rectangle(self.img, (self.left, self.top), (self.right, self.bottom), _FRAME, 1)
         for p in (0.0, 0.5, 1.0):
-            cv2.putText(img, f"{p:.1f}", (2, y_of(p) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.33,
-                        (170, 170, 170), 1, cv2.LINE_AA)
+            self._text(f"{p:.1f}", (2, self.y_of(p) + 4), _LABEL)
         step = 2 if self.span_s <= 20 else 10
         for k in range(0, int(self.span_s) + 1, step):
-            x = x_of(end - k)
-            cv2.line(img, (x, bottom), (x, bottom + 3), (170, 170, 170), 1)
-            cv2.putText(img, "now" if k == 0 else f"-{k}s", (x - 10, height_px - 5),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.33, (170, 170, 170), 1, cv2.LINE_AA)
-        if self.threshold is not None:
-            y = y_of(self.threshold)
-            for x in range(left, right, 8):
-                cv2.line(img, (x, y), (min(x + 4, right), y), (220, 220, 220), 1)
-        if len(points) >= 2:
-            xs = np.array([x_of(t) for t, _ in points], np.int32)
-            probs = np.stack([p for _, p in points])
-            for c, name in enumerate(self.class_names):
-                ys = np.array([y_of(v) for v in probs[:, c]], np.int32)
-                color = EXPRESSION_COLORS.get(name, (200, 200, 200))
-                cv2.polylines(img, [np.stack([xs, ys], axis=1)], False, color,
-                              1 if c == 0 else 2, cv2.LINE_AA)
-        x = left + 6
-        for name in self.class_names:
-            color = EXPRESSION_COLORS.get(name, (200, 200, 200))
-            cv2.putText(img, name, (x, top + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1,
-                        cv2.LINE_AA)
+            x = self.x_of(self.end_s - k)
+            cv2.line(self.img, (x, self.bottom), (x, self.bottom + 3), _LABEL, 1)
+            self._text("now" if k == 0 else f"-{k}s", (x - 10, self.img.shape[0] - 5), _LABEL)
+
+    def threshold(self, threshold: float) -> None:
+        """A dashed line at the class threshold."""
+        y = self.y_of(threshold)
+        for x in range(self.left, self.right, 8):
+            cv2.line(self.img, (x, y), (min(x + 4, self.right), y), _DASH, 1)
+
+    def lines(self, points: Sequence[tuple[float, np.ndarray]],
+              class_names: Sequence[str]) -> None:
+        """One line per class through the (time s, probabilities) points; "none" thinner."""
+        xs = np.array([self.x_of(t) for t, _ in points], np.int32)
+        probs = np.stack([p for _, p in points])
+        for c, name in enumerate(class_names):
+            ys = np.array([self.y_of(v) for v in probs[:, c]], np.int32)
+            cv2.polylines(self.img, [np.stack([xs, ys], axis=1)], False, _color(name),
+                          1 if c == 0 else 2, cv2.LINE_AA)
+
+    def legend(self, class_names: Sequence[str]) -> None:
+        """The class names in their colours, left to right at the top of the plot."""
+        x = self.left + 6
+        for name in class_names:
+            self._text(name, (x, self.top + 12), _color(name), scale=0.4)
             x += 8 * len(name) + 14
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

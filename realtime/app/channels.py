@@ -60,9 +60,20 @@ class Channel:
             self.message = ""
 
     def close(self) -> None:
+        """The session ended: free the analysis; later calls are ignored."""
         with self.lock:
             self.closed = True
             self.reset()
+
+    def status_line(self, analysis: Analysis | None) -> str:
+        """The status line of ``analysis`` (this channel's, read once by the caller): its
+        counters ("idle" before a stream), then the last message."""
+        if analysis is None:
+            return "idle" + self._message_suffix()
+        return f"{analysis.status_text()}{self._message_suffix()}"
+
+    def _message_suffix(self) -> str:
+        return f" | {self.message}" if self.message else ""
 
 
 class WebcamChannel(Channel):
@@ -261,9 +272,24 @@ class SourceChannel(Channel):
             self.run = BackgroundRun(analysis, source, offset, t_offset).start()
 
     def stop(self) -> None:
+        """Stop the run, if any (its open expression is closed); the analysis stays."""
         with self.lock:
             if self.run is not None:
                 self.run.stop()
+
+    def status_line(self, analysis: Analysis | None) -> str:
+        """As :meth:`Channel.status_line`, led by the run's state (running, how far behind
+        its source's clock, ended) and followed by its error, if any."""
+        run = self.run
+        if analysis is None or run is None:
+            return super().status_line(analysis)
+        state = "ended" if run.finished else "running"
+        if run.behind_s > 0.5:
+            state += f", {run.behind_s:.1f} s behind"
+        extra = self._message_suffix()
+        if run.error:
+            extra += f" | error: {run.error}"
+        return f"{state} | {analysis.status_text()}{extra}"
 
     def reset(self) -> None:
         with self.lock:

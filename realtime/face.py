@@ -11,6 +11,10 @@ package) every ``detect_every_frames`` frames; in between the face is followed b
 cross-correlation of a small grey template in a window around its last position (a fraction of a
 millisecond), which also tells when the face has gone so that detection runs again at once.
 
+Timing: ``FaceCropper(on_timing=callback)`` reports the wall time of each step it takes, as
+``callback(stage, ms)`` with stage one of :data:`TIMED_STAGES` (a detector run, a tracking
+attempt, the box and crop step), so a benchmark can time them without reaching inside.
+
 Torch-free: numpy, opencv and mediapipe only. mediapipe is imported when a cropper is built, so
 :func:`normalize_frame` and :func:`crop_face` cost nothing to import.
 """
@@ -18,6 +22,8 @@ Torch-free: numpy, opencv and mediapipe only. mediapipe is imported when a cropp
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -30,6 +36,13 @@ STATUS_AT_EDGE = "at_edge"  # crop box crosses the frame edge: padded by edge re
 STATUS_TOO_SMALL = "too_small"  # face found but smaller than min_face_px: no crop
 STATUS_NO_FACE = "no_face"  # no face: no crop, no box
 FACE_STATUSES = (STATUS_OK, STATUS_AT_EDGE, STATUS_TOO_SMALL, STATUS_NO_FACE)
+
+# Steps reported to FaceCropper's on_timing callback.
+STAGE_DETECT = "detect"  # one detector run (mediapipe BlazeFace)
+STAGE_TRACK = "track"  # one template-matching attempt (up to two per frame)
+STAGE_CROP = "crop"  # box smoothing, crop and resize of a found face
+TIMED_STAGES = (STAGE_DETECT, STAGE_TRACK, STAGE_CROP)
+TimingCallback = Callable[[str, float], None]
 
 _TEMPLATE_PX = 40  # side of the grey tracking template
 _SEARCH_FRAC = 0.25  # tracking searches this fraction of the face side around the last position
@@ -316,12 +329,20 @@ class FaceCropper:
     Follows one face: the tracked one while it lasts, else the largest detected. Not thread-safe;
     use one instance per stream, and :meth:`reset` (or a new instance) between videos. Frames
     may change size mid-stream: the track is then dropped and detection starts afresh.
+
+    on_timing: optional ``callback(stage, ms)`` called after each timed step (stages in
+        :data:`TIMED_STAGES`); None (the default) times nothing.
     """
 
-    def __init__(self, config: FaceCropConfig | None = None) -> None:
+    def __init__(self, config: FaceCropConfig | None = None, *,
+                 on_timing: TimingCallback | None = None) -> None:
         self.config = config if config is not None else FaceCropConfig()
         if not isinstance(self.config, FaceCropConfig):
             raise ValueError(f"config must be a FaceCropConfig, got {type(config).__name__}")
+        if on_timing is not None and not callable(on_timing):
+            raise ValueError(f"on_timing must be None or a callable(stage, ms), "
+                             f"got {type(on_timing).__name__}")
+        self._on_timing = on_timing
         import mediapipe as mp  # deferred: heavy, and only the cropper needs it
 
         self._detector: Any = mp.solutions.face_detection.FaceDetection(
@@ -373,10 +394,10 @@ class FaceCropper:
         face: _Detection | None = None
         if self._face is not None and self._since_detect + 1 < cfg.detect_every_frames \
                 and self._misses == 0:
-            face = self._track(image)
+            face = self._timed(STAGE_TRACK, self._track, image)
             tracked = face is not None
         if face is None:
-            dets = self._detect(image)
+            dets = self._timed(STAGE_DETECT, self._detect, image)
             self._num_faces = len(dets)
             face = self._choose(dets)
             if face is not None:
@@ -386,7 +407,7 @@ class FaceCropper:
             elif self._face is not None and self._misses < cfg.max_missed_detections:
                 # The detector blinked: hold on while the template still matches.
                 self._misses += 1
-                face = self._track(image)
+                face = self._timed(STAGE_TRACK, self._track, image)
                 tracked = face is not None
         else:
             self._since_detect += 1
@@ -397,7 +418,7 @@ class FaceCropper:
             return FaceResult(crop=None, box=None, score=0.0, num_faces=0, status=STATUS_NO_FACE,
                               tracked=False, multiple_faces=False)
         self._face = face
-        return self._emit(image, face, tracked)
+        return self._timed(STAGE_CROP, self._emit, image, face, tracked)
 
     def detect_faces(self, frame: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
         """Every face the detector sees in ``frame``, largest first, as (box, score).
@@ -413,6 +434,16 @@ class FaceCropper:
             x0, y0 = round(d.cx - d.side / 2), round(d.cy - d.side / 2)
             out.append(((x0, y0, x0 + round(d.side), y0 + round(d.side)), d.score))
         return out
+
+    def _timed(self, stage: str, step: Callable[..., Any], *args: Any) -> Any:
+        """Run one step; report its wall time to on_timing (when set), also when it raises."""
+        if self._on_timing is None:
+            return step(*args)
+        t0 = time.perf_counter()
+        try:
+            return step(*args)
+        finally:
+            self._on_timing(stage, (time.perf_counter() - t0) * 1e3)
 
     # -- detection and tracking ----------------------------------------------------------------
     def _detect(self, image: np.ndarray) -> list[_Detection]:

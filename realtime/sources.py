@@ -22,6 +22,10 @@ Frames are BGR uint8; gray and 4-channel images are converted by
 :func:`realtime.face.normalize_frame`. Frames whose size changes mid-stream are passed through
 as they are (the face path starts afresh on a size change).
 
+Other kinds of source plug in through the public reader interface: subclass :class:`Reader`
+(``open``, ``read``, ``close``; ``description``, ``is_live``, ``fps``) and hand an instance to
+:func:`open_reader`, which runs it behind the same thread, queue and policies.
+
 Errors: problems with the source itself (missing, unreadable, empty, unreachable, stalled) raise
 :class:`SourceError`, a ``RuntimeError``; bad arguments (types, ranges) raise ``ValueError``.
 """
@@ -31,7 +35,6 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -45,12 +48,20 @@ import cv2
 import numpy as np
 
 from realtime.face import normalize_frame
+from realtime.vocab import (
+    IMAGE_SUFFIXES,
+    check_bool,
+    check_int,
+    check_number,
+    is_image_file,
+    natural_key,
+)
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")
 URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
 DEFAULT_FPS = 30.0
+_MAX_FPS = 10_000  # a frame rate a file reports above this is taken for garbage
 _RETRY_S = 0.005  # pause between failed reads of a live source
 _GRACE_S = 0.5  # the consumer's backstop waits this much longer than the reader's own deadline
 
@@ -88,35 +99,40 @@ def _mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _natural_key(path: Path) -> list[Any]:
-    """Sort key that puts img2 before img10 (datasets number frames without zero padding)."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
-
-
 def _sane_fps(value: float) -> bool:
-    return math.isfinite(value) and 0.0 < value < 10_000.0
+    return math.isfinite(value) and 0.0 < value < _MAX_FPS
 
 
 # -- readers: one per kind of source; each lives on the capture thread -------------------------
 
-class _Reader:
-    """Opens, reads and releases one source. ``read`` returns (image, media time s) or None."""
+class Reader:
+    """The public reader interface: opens, reads and releases one kind of source.
 
-    description = ""
-    is_live = False
-    fps = DEFAULT_FPS
+    All three methods run on the source's capture thread. Set ``description`` (names the
+    source in messages), ``is_live`` (True: the live drop policy and capture-time stamps) and
+    ``fps`` (the frame rate, read by the source once ``open`` returns).
+    """
+
+    description: str = ""
+    is_live: bool = False
+    fps: float = DEFAULT_FPS
 
     def open(self) -> None:
         """Open the source and check that it has a first frame; raise SourceError if not."""
 
     def read(self, stop: threading.Event) -> tuple[np.ndarray, float | None] | None:
+        """The next frame as (image, media time in s or None), or None at the end.
+
+        A reader that waits (pacing, a slow device) should wait on ``stop`` and return None
+        once it is set. Images may be BGR, gray or BGRA; :func:`normalize_frame` converts them.
+        """
         raise NotImplementedError
 
     def close(self) -> None:
-        """Release the source. Idempotent."""
+        """Release the source. Idempotent; called also when ``open`` or ``read`` raised."""
 
 
-class _CaptureReader(_Reader):
+class _CaptureReader(Reader):
     """Camera, network stream or video file through ``cv2.VideoCapture``."""
 
     def __init__(self, target: int | str, description: str, *, is_live: bool, is_url: bool,
@@ -195,7 +211,7 @@ class _CaptureReader(_Reader):
             self._cap = None
 
 
-class _FolderReader(_Reader):
+class _FolderReader(Reader):
     """Images of one folder in natural name order (img2 before img10)."""
 
     def __init__(self, folder: Path, fps: float | None, single: Path | None = None) -> None:
@@ -205,9 +221,8 @@ class _FolderReader(_Reader):
             self._files = [single]
             self.description = f"image {single}"
         else:
-            self._files = sorted((p for p in folder.iterdir()
-                                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
-                                 key=_natural_key)
+            self._files = sorted((p for p in folder.iterdir() if p.is_file() and is_image_file(p)),
+                                 key=natural_key)
             self.description = f"image folder {folder} ({len(self._files)} images)"
         self._next = 0
         self._first: np.ndarray | None = None
@@ -235,7 +250,7 @@ class _FolderReader(_Reader):
         return self._load(), None
 
 
-class _IterableReader(_Reader):
+class _IterableReader(Reader):
     """Frames from any Python iterable of numpy arrays."""
 
     def __init__(self, frames: Iterable[Any], fps: float | None) -> None:
@@ -269,10 +284,10 @@ class Source:
     """An opened source: iterate it for :class:`Frame` objects; close it (or use ``with``).
 
     Iterate once. Leaving the loop early (``break``, an exception, dropping the iterator) closes
-    the source. Build it with :func:`open_source`.
+    the source. Build it with :func:`open_source` (or :func:`open_reader` for your own reader).
     """
 
-    def __init__(self, reader: _Reader, *, realtime: bool, queue_size: int,
+    def __init__(self, reader: Reader, *, realtime: bool, queue_size: int,
                  timeout_s: float) -> None:
         self._reader = reader
         self._realtime = realtime and not reader.is_live
@@ -313,6 +328,11 @@ class Source:
     @property
     def is_live(self) -> bool:
         return self._reader.is_live
+
+    @property
+    def realtime(self) -> bool:
+        """Whether a recorded source is paced at its own frame rate (never for live ones)."""
+        return self._realtime
 
     @property
     def dropped_frames(self) -> int:
@@ -478,24 +498,38 @@ def open_source(
     fps: frame rate of a folder or iterable (default 30); overrides the rate a file reports.
     Raises SourceError when the source cannot be opened or has no frame.
     """
-    if not isinstance(realtime, bool):
-        raise ValueError(f"realtime must be True or False, got {realtime!r}")
-    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
-        raise ValueError(f"queue_size must be an integer >= 1, got {queue_size!r}")
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) \
-            or not (0 < timeout_s < math.inf):
-        raise ValueError(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
-    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, int | float)
-                            or not _sane_fps(float(fps))):
-        raise ValueError(f"fps must be a number in (0, 10000), got {fps!r}")
-    fps_f = float(fps) if fps is not None else None
-    reader = _make_reader(spec, fps_f, float(timeout_s))
-    source = Source(reader, realtime=realtime, queue_size=queue_size, timeout_s=float(timeout_s))
+    check_bool("realtime", realtime)
+    check_int("queue_size", queue_size, 1)
+    fps_f = check_number("fps", fps, 0, _MAX_FPS, low_open=True, high_open=True, optional=True)
+    timeout = _check_timeout(timeout_s)
+    return open_reader(_make_reader(spec, fps_f, timeout), realtime=realtime,
+                       queue_size=queue_size, timeout_s=timeout)
+
+
+def _check_timeout(timeout_s: Any) -> float:
+    return check_number("timeout_s", timeout_s, 0, low_open=True, what="a number of seconds")
+
+
+def open_reader(reader: Reader, *, realtime: bool = False, queue_size: int = 4,
+                timeout_s: float = 5.0) -> Source:
+    """Run ``reader`` behind a capture thread and return the opened :class:`Source`.
+
+    The public way to add a kind of source (a simulated camera, a device SDK): the source
+    gives it the same queue, drop policy (by ``reader.is_live``), pacing (``realtime``),
+    timeouts and clean-up as the built-in ones. Raises what ``reader.open`` raises, or
+    SourceError when it does not answer within ``timeout_s``.
+    """
+    if not isinstance(reader, Reader):
+        raise ValueError(f"reader must be a realtime.sources.Reader, got {type(reader).__name__}")
+    check_bool("realtime", realtime)
+    queue = check_int("queue_size", queue_size, 1)
+    source = Source(reader, realtime=realtime, queue_size=queue,
+                    timeout_s=_check_timeout(timeout_s))
     source._start()
     return source
 
 
-def _make_reader(spec: Any, fps: float | None, timeout_s: float) -> _Reader:
+def _make_reader(spec: Any, fps: float | None, timeout_s: float) -> Reader:
     if isinstance(spec, bool):
         raise ValueError(f"source spec must be a camera index, path, URL or iterable, got {spec!r}")
     if isinstance(spec, int | np.integer) or (isinstance(spec, str) and spec.strip().isdigit()):
@@ -513,7 +547,7 @@ def _make_reader(spec: Any, fps: float | None, timeout_s: float) -> _Reader:
             return _FolderReader(path, fps)
         if not path.exists():
             raise SourceError(f"no such video file or image folder: {path}")
-        if path.suffix.lower() in IMAGE_SUFFIXES:
+        if is_image_file(path):
             return _FolderReader(path.parent, fps, single=path)  # one still image
         return _CaptureReader(str(path), f"video file {path}", is_live=False, is_url=False,
                               fps=fps, timeout_s=timeout_s)

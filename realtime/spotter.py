@@ -41,13 +41,16 @@ from realtime.face import (
     FaceCropConfig,
     FaceCropper,
     FaceResult,
+    TimingCallback,
 )
 from realtime.merger import OnlineMerger
 from realtime.postprocess import PostprocessConfig, check_threshold, label_of
 from realtime.sources import Frame, Source, open_source
+from realtime.vocab import check_int
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_BATCH_FRAMES = 32
+MAX_BATCH_FRAMES = 4096
 STATUS_INVALID = "invalid_frame"  # the frame itself was unusable (wrong dtype, NaN, empty)
 
 # Why a window broke before this frame (FrameOutput.break_reason).
@@ -76,7 +79,9 @@ class FrameOutput:
     events: events confirmed by this frame, in order.
     break_reason: why the window broke at this frame (BREAK_*), None when it did not.
     error: message for an invalid frame, else None.
-    face_ms, engine_ms: processing time of the two stages for this frame.
+    face_ms, engine_ms: processing time of the two stages for this frame (engine_ms covers
+        the window, the classification and the merger).
+    merge_ms: the part of engine_ms spent in the online merger.
     """
 
     index: int
@@ -94,6 +99,7 @@ class FrameOutput:
     error: str | None = None
     face_ms: float = 0.0
     engine_ms: float = 0.0
+    merge_ms: float = 0.0
 
     @property
     def box(self) -> tuple[int, int, int, int] | None:
@@ -164,13 +170,16 @@ class Spotter:
     threshold: None for argmax labels, else the expression probability threshold in [0, 1].
     source_name: copied into every event's ``source`` field (None: left out).
     engine: an already built engine to use instead of opening ``weights_dir``.
+    on_face_timing: ``callback(stage, ms)`` for the face cropper's steps (see
+        :class:`~realtime.face.FaceCropper`); None times nothing.
     """
 
     def __init__(self, weights_dir: str | Path = DEFAULT_WEIGHTS, provider: str = "auto",
                  mode: str = "cached", face_config: FaceCropConfig | None = None,
                  postprocess: PostprocessConfig | None = None, threshold: float | None = None,
                  *, threads: int | None = None, source_name: str | None = None,
-                 engine: Engine | None = None) -> None:
+                 engine: Engine | None = None,
+                 on_face_timing: TimingCallback | None = None) -> None:
         self.face_config = face_config if face_config is not None else FaceCropConfig()
         if not isinstance(self.face_config, FaceCropConfig):
             raise ValueError(f"face_config must be a FaceCropConfig, "
@@ -197,7 +206,7 @@ class Spotter:
             raise ValueError(f"face_config.crop_size is {self.face_config.crop_size} but the "
                              f"graphs in {engine.graph_dir} take {engine.crop_size} px crops")
         self.class_names = engine.class_names
-        self.cropper = FaceCropper(self.face_config)
+        self.cropper = FaceCropper(self.face_config, on_timing=on_face_timing)
         self.stats = SpotterStats()
         self._merger: OnlineMerger | None = None
         self._fps: float | None = None
@@ -309,38 +318,54 @@ class Spotter:
         self.stats.classified += 1
         return self._merger.update(index, time_s, probs)
 
+    def _window_break(self, reason: str | None) -> list[Event]:
+        """The break rule of both paths: when ``reason`` is set, classify what is pending,
+        close the open expression and empty the window (counted when there was one)."""
+        if reason is None:
+            return []
+        events = self._run_pending()
+        merger = self._merger
+        had_window = self.engine.buffered > 0 or bool(self._pending_crops) or (
+            merger is not None and merger.state.open_label is not None)
+        events += self._break()
+        if had_window:
+            self.stats.breaks += 1
+        return events
+
+    def _finish(self, events: list[Event]) -> None:
+        self.stats.count_events(events)
+        self.stats.last_s = time.perf_counter()
+
     def process(self, frame: Frame) -> FrameOutput:
-        """Process one frame (frames in order). Returns what happened, events included."""
+        """The one per-frame step: crop, classify, merge one frame (frames in order).
+
+        Returns what happened, events included; :meth:`run`, the page and the benchmark all
+        go through it.
+        """
         merger = self._ensure_merger(frame.fps)
         face, status, reason, error = self._face_step(frame)
         t0 = time.perf_counter()
-        events: list[Event] = []
-        if reason is not None:
-            had_window = self.engine.buffered > 0 or merger.state.open_label is not None
-            events += self._break()
-            if had_window:
-                self.stats.breaks += 1
+        events = self._window_break(reason)
         out: WindowOutput | None = None
+        merge_ms = 0.0
         if face is not None and face.crop is not None:
             out = self.engine.push(face.crop, tag=(int(frame.index), float(frame.time_s)))
             if out is not None:
                 idx, t = out.tag
+                t1 = time.perf_counter()
                 events += self._classified(idx, t, out.probs)
+                merge_ms = (time.perf_counter() - t1) * 1e3
         engine_ms = (time.perf_counter() - t0) * 1e3
-        self.stats.count_events(events)
-        self.stats.last_s = time.perf_counter()
-        label = None
-        if out is not None:
-            label = self.class_names[label_of(out.probs, self.threshold)]
+        self._finish(events)
         return FrameOutput(
             index=int(frame.index), time_s=float(frame.time_s), face=face, face_status=status,
             classified_index=None if out is None else out.tag[0],
             classified_time_s=None if out is None else out.tag[1],
             probs=None if out is None else out.probs,
             keyframe_scores=None if out is None else out.keyframe_scores,
-            label=label, open_expression=merger.state.open_label, events=tuple(events),
-            break_reason=reason, error=error, face_ms=self.stats.face.last_ms,
-            engine_ms=engine_ms)
+            label=None if out is None else self.class_names[label_of(out.probs, self.threshold)],
+            open_expression=merger.state.open_label, events=tuple(events), break_reason=reason,
+            error=error, face_ms=self.stats.face.last_ms, engine_ms=engine_ms, merge_ms=merge_ms)
 
     # -- batch mode ----------------------------------------------------------------------------
     def _clear_pending(self) -> None:
@@ -371,22 +396,13 @@ class Spotter:
         """Batch-mode counterpart of :meth:`process`: same events, emitted per batch."""
         self._ensure_merger(frame.fps)
         face, _, reason, _ = self._face_step(frame)
-        events: list[Event] = []
-        if reason is not None:
-            events += self._run_pending()
-            merger = self._merger
-            had_window = bool(self._pending_crops) or (
-                merger is not None and merger.state.open_label is not None)
-            events += self._break()
-            if had_window:
-                self.stats.breaks += 1
+        events = self._window_break(reason)
         if face is not None and face.crop is not None:
             self._pending_crops.append(face.crop)
             self._pending_tags.append((int(frame.index), float(frame.time_s)))
             if len(self._pending_crops) - self._context >= batch_frames:
                 events += self._run_pending()
-        self.stats.count_events(events)
-        self.stats.last_s = time.perf_counter()
+        self._finish(events)
         return events
 
     # -- whole sources -------------------------------------------------------------------------
@@ -410,12 +426,8 @@ class Spotter:
         At the end of the source the open expression is closed (cut short) and yielded.
         If the consumer stops early, call :meth:`flush` for the events still open.
         """
-        if batch_frames is not None and (isinstance(batch_frames, bool)
-                                         or not isinstance(batch_frames, int)
-                                         or not 1 <= batch_frames <= 4096):
-            raise ValueError(f"batch_frames must be None or an int in [1, 4096], "
-                             f"got {batch_frames!r}")
-        return self._run(source, on_event, on_frame, batch_frames)
+        batch = check_int("batch_frames", batch_frames, 1, MAX_BATCH_FRAMES, optional=True)
+        return self._run(source, on_event, on_frame, batch)
 
     def _run(self, source: Source | Iterable[Frame] | int | str | Path,
              on_event: Callable[[Event], Any] | None,
@@ -425,8 +437,7 @@ class Spotter:
         if not isinstance(source, Source) and (isinstance(source, int | str | Path)):
             source = opened = open_source(source)
         if batch_frames is None:
-            recorded = isinstance(source, Source) and not source.is_live and not getattr(
-                source, "realtime", getattr(source, "_realtime", False))
+            recorded = isinstance(source, Source) and not source.is_live and not source.realtime
             batch_frames = DEFAULT_BATCH_FRAMES if recorded and on_frame is None else 1
         elif on_frame is not None:
             batch_frames = 1

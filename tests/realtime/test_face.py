@@ -11,6 +11,7 @@ import pytest
 
 from realtime.face import (
     FACE_STATUSES,
+    TIMED_STAGES,
     FaceCropConfig,
     FaceCropper,
     FaceResult,
@@ -248,6 +249,39 @@ def test_tracking_runs_between_detections(portrait: np.ndarray) -> None:
     with FaceCropper(FaceCropConfig(detect_every_frames=4)) as fc:
         tracked = [fc.process(portrait).tracked for _ in range(9)]
     assert tracked == [False, True, True, True, False, True, True, True, False]
+
+
+def test_timing_hook_reports_each_step(portrait: np.ndarray) -> None:
+    calls: list[tuple[str, float]] = []
+
+    def on_timing(stage: str, ms: float) -> None:
+        calls.append((stage, ms))
+
+    blank = np.full_like(portrait, 128)
+    with FaceCropper(FaceCropConfig(detect_every_frames=4), on_timing=on_timing) as fc:
+        per_frame = []
+        for image in [portrait] * 5 + [blank]:
+            calls.clear()
+            result = fc.process(image)
+            per_frame.append([stage for stage, _ in calls])
+            assert all(ms >= 0.0 for _, ms in calls)
+        assert result.status == "no_face"
+    # detect on frames 0 and 4, track in between, crop whenever a face is found; the blank
+    # frame: the template fails to match, the detector finds nothing, the tolerated detector
+    # miss tries the template once more (no match either), no crop
+    assert per_frame == [["detect", "crop"], ["track", "crop"], ["track", "crop"],
+                         ["track", "crop"], ["detect", "crop"], ["track", "detect", "track"]]
+    assert {stage for row in per_frame for stage in row} == set(TIMED_STAGES)
+
+
+def test_timing_hook_changes_nothing_and_is_checked(portrait: np.ndarray) -> None:
+    with FaceCropper(FaceCropConfig()) as plain, \
+            FaceCropper(FaceCropConfig(), on_timing=lambda stage, ms: None) as timed:
+        for _ in range(3):
+            a, b = plain.process(portrait), timed.process(portrait)
+            assert a.box == b.box and np.array_equal(a.crop, b.crop)
+    with pytest.raises(ValueError, match="on_timing must be None or a callable"):
+        FaceCropper(on_timing="detect")  # type: ignore[arg-type]
 
 
 def test_face_leaving_and_coming_back(portrait: np.ndarray) -> None:

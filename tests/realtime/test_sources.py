@@ -378,3 +378,62 @@ def test_bad_arguments_raise_value_error(spec: object, kwargs: dict, words: str)
     with pytest.raises(ValueError, match=words):
         open_source(spec, **kwargs)  # type: ignore[arg-type]
 
+
+
+# -- the public reader interface ----------------------------------------------------------------
+
+class PacedCamera(sources.Reader):
+    """A reader of the public interface: a live camera of ``n`` numbered frames at ``fps``."""
+
+    is_live = True
+
+    def __init__(self, n: int, fps: float) -> None:
+        self.n, self.fps, self.description = n, fps, f"paced camera ({n} frames)"
+        self.given = 0
+        self.closed = 0
+
+    def read(self, stop: threading.Event) -> tuple[np.ndarray, float | None] | None:
+        if self.given >= self.n or stop.wait(1.0 / self.fps):
+            return None
+        self.given += 1
+        return numbered(self.given - 1), None
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_open_reader_runs_a_custom_reader_with_the_live_policy() -> None:
+    reader = PacedCamera(30, fps=200.0)
+    with sources.open_reader(reader, queue_size=2) as src:
+        assert src.is_live and not src.realtime and src.description == "paced camera (30 frames)"
+        got = []
+        for f in src:
+            time.sleep(0.02)  # a slow consumer: the live policy drops the oldest frames
+            got.append(number_of(f.image))
+    assert got == sorted(got) and src.dropped_frames > 0
+    assert len(got) + src.dropped_frames == src.frames_read == 30
+    assert reader.closed == 1
+
+
+def test_open_reader_reports_open_errors_and_checks_its_arguments() -> None:
+    class Broken(sources.Reader):
+        description = "broken device"
+
+        def open(self) -> None:
+            raise SourceError("broken device has no frames")
+
+    with pytest.raises(SourceError, match="broken device has no frames"):
+        sources.open_reader(Broken())
+    with pytest.raises(ValueError, match="reader must be a realtime.sources.Reader"):
+        sources.open_reader(iter([numbered(0)]))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="queue_size must be an int >= 1"):
+        sources.open_reader(PacedCamera(1, 30.0), queue_size=0)
+
+
+def test_realtime_flag_is_public(video: Path) -> None:
+    with open_source(video, realtime=True) as src:
+        assert src.realtime
+    with open_source(video) as src:
+        assert not src.realtime
+    with sources.open_reader(PacedCamera(1, 30.0), realtime=True) as src:
+        assert not src.realtime  # live sources are real time anyway, never paced again

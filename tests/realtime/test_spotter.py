@@ -296,6 +296,43 @@ def test_run_over_an_opened_source(fresh: Spotter) -> None:
     assert fresh.merger is not None and fresh.merger.fps == 25.0
 
 
+def test_run_batches_only_a_recording_read_as_fast_as_possible(
+        fresh: Spotter, monkeypatch: pytest.MonkeyPatch) -> None:
+    batches: list[int] = []
+    run_batch = fresh.engine.run_batch
+
+    def counting(crops: np.ndarray):  # type: ignore[no-untyped-def]
+        batches.append(len(crops))
+        return run_batch(crops)
+
+    monkeypatch.setattr(fresh.engine, "run_batch", counting)
+    expected = None
+    for realtime in (False, True):
+        fresh.reset()
+        batches.clear()
+        with open_source(face_clip(10), fps=60.0, realtime=realtime) as source:
+            assert source.realtime is realtime
+            events = list(fresh.run(source))
+        assert bool(batches) is not realtime  # a paced source goes frame by frame
+        assert expected is None or events == expected
+        expected = events
+    assert segments(expected) == [(2, 7)]
+
+
+def test_process_reports_stage_times_and_face_timing_hook(exported_graphs) -> None:
+    stages: list[str] = []
+    with Spotter(exported_graphs.out_dir, provider="cpu", threshold=0.0,
+                 on_face_timing=lambda stage, ms: stages.append(stage)) as sp:
+        outputs = [sp.process(f) for f in as_frames(face_clip(8))]
+    assert stages.count("detect") >= 1 and stages.count("crop") == 8
+    for o in outputs:
+        assert o.face_ms > 0 and o.engine_ms > 0
+        if o.classified_index is None:
+            assert o.merge_ms == 0.0
+        else:
+            assert 0 < o.merge_ms <= o.engine_ms
+
+
 def test_flush_after_an_interrupted_run_classifies_pending_frames(fresh: Spotter) -> None:
     def frames_then_interrupt():
         yield from as_frames(face_clip(20))

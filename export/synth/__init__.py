@@ -1,13 +1,18 @@
-"""``python -m export synth``: SynthME, a synthetic long-video micro/macro-expression benchmark.
+"""``python -m export synth``: SynthME2, a synthetic long-video micro/macro-expression benchmark.
 
 Real face photographs are brought to life: mediapipe's face mesh is run once per portrait, and
 action-unit-like displacement fields built from its landmarks are blended per frame with
-onset -> apex -> offset profiles and applied with one image remap. Micro-expressions (1/6 to
-1/2 s, low amplitude) and macro-expressions (over 1/2 s to 4 s, large amplitude) are the ground
-truth; blinks, head motion, drift, lighting changes, sensor noise, talking-like mouth motion and
-video compression are distractors labelled as no expression. Torch-free.
+onset -> apex -> offset profiles and applied with one image remap. People with a neutral and a
+smiling photo (``NAME_neutral.jpg`` / ``NAME_smiling.jpg``) also get real smiles: a
+landmark-aligned morph from one photo to the other (``morph.py``). Every expression's peak
+displacement is calibrated on the 128-px face crop (``calibrate.py``): micro-expressions (1/6 to
+1/2 s) about 0.35-1.4 px, macro-expressions (over 1/2 s to 4 s) above 2.2 px. Blinks, head
+motion, drift, lighting changes, sensor noise, talking-like mouth motion and video compression
+are distractors labelled as no expression. Subjects are split train/validation/test, disjoint,
+in the metadata. Torch-free.
 
-    python -m export synth --out DIR --seed 0 --fps 30 --portraits /path/to/faces
+    python -m export synth --out data/synthme2_30 --seed 0 --fps 30 --workers 2 \
+        --portraits ../shared/data/portraits --train-only-portraits ../shared/data/real
     python -m export synth --demo clip.mp4          # 18 s demo clip + clip.csv ground truth
 """
 
@@ -37,14 +42,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=int, default=30, choices=SUPPORTED_FPS,
                         help="frame rate: 30 (like CAS(ME)^2) or 200 (like SAMM)")
     parser.add_argument("--subjects", type=int, default=None,
-                        help="number of subjects (default: distinct faces found, 8 to 10)")
+                        help="number of subjects (default: every person found; more than "
+                             "that reuses faces mirrored)")
     parser.add_argument("--videos-per-subject", type=int, default=None,
-                        help="videos per subject (default 3 at 30 fps, 2 at 200 fps)")
+                        help="videos per subject (default 2)")
     parser.add_argument("--duration-s", type=float, default=None,
-                        help="seconds per video (default 35 at 30 fps, 15 at 200 fps)")
+                        help="seconds per video (default 30 at 30 fps, 15 at 200 fps)")
     parser.add_argument("--portraits", nargs="+", default=[], metavar="PATH",
-                        help="portrait images/videos or folders of them (default: portraits "
-                             "shipped by installed packages, i.e. matplotlib's Grace Hopper)")
+                        help="portrait images/videos or folders of them, read recursively; "
+                             "NAME_neutral/NAME_smiling pairs are one person (default: "
+                             "matplotlib's Grace Hopper)")
+    parser.add_argument("--train-only-portraits", nargs="+", default=[], metavar="PATH",
+                        help="more portraits whose people always go to the train split (e.g. "
+                             "people an earlier shipped model was trained on)")
+    parser.add_argument("--per-split", type=int, default=None,
+                        help="at most this many subjects of each split (a subset, e.g. for "
+                             "200 fps), keeping every subject's split")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes (videos are rendered in parallel)")
+    parser.add_argument("--codec", default="auto", choices=["auto", "x264", "mp4v"],
+                        help="auto: H.264 through ffmpeg when found, else OpenCV mp4v")
+    parser.add_argument("--keyframe-s", type=float, default=2.0,
+                        help="seconds between keyframes (x264)")
+    parser.add_argument("--crf", type=int, default=20, help="x264 quality (lower is better)")
+    parser.add_argument("--no-frame-truth", action="store_true",
+                        help="do not write the per-frame <video>.frames.csv files")
     parser.add_argument("--width", type=int, default=320, help="frame width in pixels")
     parser.add_argument("--height", type=int, default=240, help="frame height in pixels")
     parser.add_argument("--micro-fraction", type=float, default=0.35,
@@ -71,9 +93,12 @@ def run(args: argparse.Namespace) -> int:
         cfg = SynthConfig(
             out_dir=args.out, seed=args.seed, fps=args.fps, subjects=args.subjects,
             videos_per_subject=args.videos_per_subject, duration_s=args.duration_s,
-            portraits=tuple(args.portraits), width_px=args.width, height_px=args.height,
+            portraits=tuple(args.portraits),
+            train_only_portraits=tuple(args.train_only_portraits), per_split=args.per_split,
+            width_px=args.width, height_px=args.height,
             distractors=not args.no_distractors, micro_fraction=args.micro_fraction,
-            quiet=args.quiet)
+            workers=args.workers, codec=args.codec, keyframe_s=args.keyframe_s, crf=args.crf,
+            frame_truth=not args.no_frame_truth, quiet=args.quiet)
         generate(cfg)
     except (ValueError, OSError) as exc:
         print(f"python -m export synth: error: {exc}", file=sys.stderr)

@@ -205,9 +205,11 @@ def _corner(g: _Geom, s: str, du: float, dv: float, sigma: float) -> list[Handle
 
 
 def _au12(g: _Geom, s: str) -> list[Handles]:
+    # corner pull 0.105 IOD at amplitude 1: the median mouth-corner displacement of the 85 real
+    # neutral -> smile pairs of the London set (face mesh on both photos, aligned)
     cheek = g.region((0.3, 0.8), (0.45, 0.85), side=s,
                      exclude=NOSE_SIDES["R"] + NOSE_SIDES["L"])
-    return _corner(g, s, 0.12, -0.085, 0.15) + [
+    return _corner(g, s, 0.086, -0.061, 0.15) + [
         g.handles(cheek, (0.0, -0.025), 0.15), g.pins((0, 17, 13, 14), 0.08)]
 
 

@@ -64,6 +64,13 @@ class Identity:
     margin_px: int
     width_px: int
     height_px: int
+    smile_canvas: np.ndarray | None = field(default=None, repr=False)
+    smile_landmarks_px: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def paired(self) -> bool:
+        """True when the smiling photo of this person is placed too (real smile morphs)."""
+        return self.smile_canvas is not None
 
     @property
     def eye_centres_px(self) -> tuple[np.ndarray, np.ndarray]:
@@ -257,22 +264,27 @@ def face_in_video(path: Path, samples: int = 24) -> list[FaceFound]:
     return [] if best is None else [best[1]]
 
 
-def list_portrait_files(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
-    """Portrait files from files and folders: (path, named explicitly). Folders sorted by name."""
-    out: list[tuple[Path, bool]] = []
+def list_portrait_files(paths: Sequence[str | Path]) -> list[tuple[Path, bool, Path | None]]:
+    """Portrait files from files and folders: (path, named explicitly, folder it was found in).
+
+    Folders are read recursively, files sorted by their path inside the folder.
+    """
+    out: list[tuple[Path, bool, Path | None]] = []
+    suffixes = IMAGE_SUFFIXES + VIDEO_SUFFIXES
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            kids = sorted(k for k in p.iterdir()
-                          if k.is_file() and k.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+            kids = sorted((k for k in p.rglob("*")
+                           if k.is_file() and k.suffix.lower() in suffixes),
+                          key=lambda k: k.relative_to(p).as_posix())
             if not kids:
                 raise PortraitError(f"portrait folder {p}: holds no image or video file "
-                                    f"({', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)})")
-            out.extend((k, False) for k in kids)
+                                    f"({', '.join(suffixes)})")
+            out.extend((k, False, p) for k in kids)
         elif p.is_file():
-            if p.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+            if p.suffix.lower() not in suffixes:
                 raise PortraitError(f"portrait {p}: unsupported file type {p.suffix!r}")
-            out.append((p, True))
+            out.append((p, True, None))
         else:
             raise PortraitError(f"portrait path {p}: no such file or folder")
     return out
@@ -290,33 +302,159 @@ def find_faces(paths: Sequence[str | Path]) -> list[FaceFound]:
 
     A file named explicitly must hold a face (else :class:`PortraitError`); files found inside a
     folder without a face are skipped with a note on stderr. Videos come after still pictures,
-    and a face that looks like the same person as an earlier one (see :func:`same_person`) is
-    dropped, so that several clips of one person do not count as several subjects.
+    and a face from a video that looks like the same person as an earlier one (see
+    :func:`same_person`) is dropped, so that several clips of one person do not count as several
+    subjects.
+    """
+    return [p.neutral for p in find_people(paths)]
+
+
+SMILE_SUFFIX = "_smiling"
+NEUTRAL_SUFFIX = "_neutral"
+
+
+@dataclass(frozen=True)
+class Person:
+    """One identity: a stable subject id, its base face and, when paired, its smiling face.
+
+    ``smiling`` is the smiling photo already aligned to the neutral photo (same picture size,
+    a similarity transform fitted on landmarks that a smile does not move), or None.
+    """
+
+    subject: str
+    neutral: FaceFound = field(repr=False)
+    smiling: FaceFound | None = field(default=None, repr=False)
+    files: tuple[str, ...] = ()
+
+    @property
+    def paired(self) -> bool:
+        return self.smiling is not None
+
+
+def _slug(text: str) -> str:
+    out = "".join(c if c.isalnum() else "_" for c in text.lower())
+    while "__" in out:
+        out = out.replace("__", "_")
+    return out.strip("_") or "face"
+
+
+def person_key(path: Path, root: Path | None) -> tuple[str, str]:
+    """(subject id, role) of a portrait file: role is neutral, smiling or single.
+
+    The id is the file's path inside the folder it was found in (or its stem when named
+    explicitly), without the suffix and the ``_neutral``/``_smiling`` ending, as a lower-case
+    slug: ``london/001_neutral.jpg`` -> ``london_001``. A video's id ends in its file type
+    (``clip.mp4`` -> ``clip_mp4``), so a photo and a clip of the same name stay apart.
+    """
+    rel = path.relative_to(root).with_suffix("") if root is not None else Path(path.stem)
+    stem, role = rel.name, "single"
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        stem += "_" + path.suffix.lower().lstrip(".")
+    for suffix, r in ((NEUTRAL_SUFFIX, "neutral"), (SMILE_SUFFIX, "smiling")):
+        if stem.lower().endswith(suffix):
+            stem, role = stem[: -len(suffix)], r
+    return _slug("_".join([*rel.parent.parts, stem])), role
+
+
+def find_people(paths: Sequence[str | Path]) -> list[Person]:
+    """Every person in the given portrait files/folders, in a stable order (see find_faces).
+
+    ``NAME_neutral.*`` and ``NAME_smiling.*`` in one folder are one person (paired); any other
+    picture gives one person per face (``NAME_f2`` for the second face of a group photo) and a
+    video one person. Subject ids are derived from the file names, so they do not depend on the
+    other files given.
     """
     import sys
 
     files = list_portrait_files(paths)
-    files.sort(key=lambda fe: (fe[0].suffix.lower() in VIDEO_SUFFIXES,))
-    faces: list[FaceFound] = []
-    for path, explicit in files:
-        is_video = path.suffix.lower() in VIDEO_SUFFIXES
-        got = face_in_video(path) if is_video else faces_in_image(path)
+    groups: dict[str, dict[str, tuple[Path, bool]]] = {}
+    order: list[str] = []
+    for path, explicit, root in files:
+        key, role = person_key(path, root)
+        g = groups.setdefault(key, {})
+        if not g:
+            order.append(key)
+        if role in g or (role == "single" and g) or (role != "single" and "single" in g):
+            other = next(iter(g.values()))[0]
+            raise PortraitError(f"portraits {other} and {path} give the same subject id "
+                                f"{key!r}; rename one of them")
+        g[role] = (path, explicit)
+    # stills first, then videos (a video's person may already be known from a still)
+    order.sort(key=lambda k: any(p.suffix.lower() in VIDEO_SUFFIXES for p, _ in groups[k].values()))
+    people: list[Person] = []
+    for key in order:
+        g = groups[key]
+        base_path, explicit = g.get("neutral") or g.get("single") or g["smiling"]
+        is_video = base_path.suffix.lower() in VIDEO_SUFFIXES
+        got = face_in_video(base_path) if is_video else faces_in_image(base_path)
         if not got:
             if explicit:
-                raise PortraitError(f"portrait {path}: no face found (mediapipe face detection "
-                                    "and face mesh); give a photograph with a visible face")
-            print(f"synth: skipping {path}: no face found", file=sys.stderr)
+                raise PortraitError(f"portrait {base_path}: no face found (mediapipe face "
+                                    "detection and face mesh); give a photograph with a "
+                                    "visible face")
+            print(f"synth: skipping {base_path}: no face found", file=sys.stderr)
             continue
+        if "neutral" in g or "smiling" in g:
+            got = [max(got, key=_face_size)]
+        smiling = None
+        if "neutral" in g and "smiling" in g:
+            smile_faces = faces_in_image(g["smiling"][0])
+            if smile_faces:
+                smiling = align_smile(got[0], max(smile_faces, key=_face_size))
+            else:
+                print(f"synth: {g['smiling'][0]}: no face found; {key} is not paired",
+                      file=sys.stderr)
         for f in got:
-            dup = next((g for g in faces if same_person(f, g)), None)
-            if dup is not None:
-                print(f"synth: skipping face {f.face_index} of {path}: looks like the same "
-                      f"person as face {dup.face_index} of {dup.source}", file=sys.stderr)
-                continue
-            faces.append(f)
-    if not faces:
+            subject = key if len(got) == 1 else f"{key}_f{f.face_index + 1}"
+            if is_video:
+                dup = next((q for q in people if same_person(f, q.neutral)), None)
+                if dup is not None:
+                    print(f"synth: skipping {base_path}: looks like the same person as "
+                          f"{dup.neutral.source} ({dup.subject})", file=sys.stderr)
+                    continue
+            people.append(Person(subject, f, smiling,
+                                 tuple(str(p) for p, _ in sorted(g.values()))))
+    if not people:
         raise PortraitError("no face found in any portrait: " + ", ".join(map(str, paths)))
-    return faces
+    return people
+
+
+def _face_size(face: FaceFound) -> float:
+    lm = face.landmarks_px
+    return float(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1]))
+
+
+# Mesh landmarks that a smile does not move much: nose bridge, forehead, eye corners, temples.
+STABLE_LANDMARKS = (6, 168, 197, 195, 5, 4, 10, 151, 9, 8, 33, 133, 362, 263, 127, 356, 162,
+                    389, 21, 251, 54, 284, 103, 332, 67, 297, 109, 338)
+
+
+def align_smile(neutral: FaceFound, smiling: FaceFound) -> FaceFound:
+    """The smiling photo warped onto the neutral one (similarity on :data:`STABLE_LANDMARKS`).
+
+    The two photos of a pair are taken moments apart and the head may shift between them; after
+    this, the landmarks differ by the expression only (plus the mesh's own jitter). Colours are
+    matched per channel on the forehead and nose, which a smile does not change.
+    """
+    idx = list(STABLE_LANDMARKS)
+    m, _ = cv2.estimateAffinePartial2D(smiling.landmarks_px[idx].astype(np.float32),
+                                       neutral.landmarks_px[idx].astype(np.float32),
+                                       method=cv2.LMEDS)
+    if m is None:
+        raise PortraitError(f"portrait {smiling.source}: cannot be aligned to {neutral.source}")
+    h, w = neutral.picture.shape[:2]
+    pic = cv2.warpAffine(smiling.picture, m, (w, h), flags=cv2.INTER_CUBIC,
+                         borderMode=cv2.BORDER_REFLECT_101)
+    lm = smiling.landmarks_px @ m[:, :2].T + m[:, 2]
+    box = neutral.landmarks_px[[10, 151, 9, 8, 168, 6, 197, 195, 5]]
+    x0, y0 = np.floor(box.min(0) - 4).astype(int)
+    x1, y1 = np.ceil(box.max(0) + 4).astype(int)
+    x0, y0 = max(x0, 0), max(y0, 0)
+    a = neutral.picture[y0:y1, x0:x1].reshape(-1, 3).astype(np.float64).mean(0)
+    b = pic[y0:y1, x0:x1].reshape(-1, 3).astype(np.float64).mean(0)
+    gain = np.clip(a / np.maximum(b, 1.0), 0.85, 1.18)
+    pic = np.clip(pic.astype(np.float32) * gain.astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
+    return FaceFound(smiling.source, smiling.face_index, 0, lm, pic)
 
 
 def face_signature(face: FaceFound) -> np.ndarray:
@@ -362,15 +500,37 @@ class Variant:
 
 
 def place_identity(face: FaceFound, name: str, width_px: int, height_px: int,
-                   variant: Variant = Variant(), margin_px: int | None = None) -> Identity:
+                   variant: Variant = Variant(), margin_px: int | None = None,
+                   smiling: FaceFound | None = None) -> Identity:
     """Put a found face upright on a world canvas of the frame size plus a margin.
 
     The face is scaled so that forehead-to-chin spans ``variant.face_frac`` of the frame height,
     centred (plus ``offset_frac``), mirrored and toned as the variant says; the face mesh is then
-    run again on the canvas so that landmarks match the pixels exactly.
+    run again on the canvas so that landmarks match the pixels exactly. ``smiling`` (the aligned
+    smiling photo of the same person, see :func:`align_smile`) is placed with the same transform.
     """
     if margin_px is None:
         margin_px = int(round(0.12 * max(width_px, height_px))) + 8
+    canvas = _place_picture(face, face.picture, width_px, height_px, variant, margin_px)
+    placed = face_mesh_landmarks(canvas)
+    if placed is None:
+        raise PortraitError(f"portrait {face.source} face {face.face_index}: the face mesh "
+                            f"fails on the face resized to {width_px}x{height_px} "
+                            f"(variant {variant.describe()}); try a larger frame size")
+    smile_canvas = smile_lm = None
+    if smiling is not None:
+        smile_canvas = _place_picture(face, smiling.picture, width_px, height_px, variant,
+                                      margin_px)
+        smile_lm = face_mesh_landmarks(smile_canvas)
+        if smile_lm is None:
+            smile_canvas = None
+    return Identity(name, face.source, face.face_index, face.frame_index, variant.describe(),
+                    canvas, placed, margin_px, width_px, height_px, smile_canvas, smile_lm)
+
+
+def _place_picture(face: FaceFound, picture: np.ndarray, width_px: int, height_px: int,
+                   variant: Variant, margin_px: int) -> np.ndarray:
+    """The canvas of ``picture`` placed by the geometry of ``face``'s landmarks."""
     lm = face.landmarks_px
     r = lm[list(RIGHT_EYE_CORNERS)].mean(0)
     left = lm[list(LEFT_EYE_CORNERS)].mean(0)
@@ -378,7 +538,6 @@ def place_identity(face: FaceFound, name: str, width_px: int, height_px: int,
     face_h = float(np.linalg.norm(lm[CHIN] - lm[FOREHEAD_TOP]))
     scale = variant.face_frac * height_px / face_h
     centre_src = 0.5 * (lm[CHIN] + lm[FOREHEAD_TOP])
-    picture = face.picture
     pre = 1.0
     if scale < 0.8:  # shrink with area averaging first so the warp does not alias
         pre = scale * 1.25
@@ -394,14 +553,7 @@ def place_identity(face: FaceFound, name: str, width_px: int, height_px: int,
                             borderMode=cv2.BORDER_REFLECT_101)
     if variant.flip:
         canvas = np.ascontiguousarray(canvas[:, ::-1])
-    canvas = _tone(canvas, variant)
-    placed = face_mesh_landmarks(canvas)
-    if placed is None:
-        raise PortraitError(f"portrait {face.source} face {face.face_index}: the face mesh "
-                            f"fails on the face resized to {width_px}x{height_px} "
-                            f"(variant {variant.describe()}); try a larger frame size")
-    return Identity(name, face.source, face.face_index, face.frame_index, variant.describe(),
-                    canvas, placed, margin_px, width_px, height_px)
+    return _tone(canvas, variant)
 
 
 def _tone(bgr: np.ndarray, v: Variant) -> np.ndarray:

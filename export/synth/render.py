@@ -15,6 +15,7 @@ import numpy as np
 
 from .actions import FieldBank
 from .faces import Identity
+from .morph import SmileMorph
 from .schedule import VideoPlan, blink_profile, drift_value, step_profile, talk_amplitudes
 
 NOISE_BANK_SIZE = 48  # x4 mirrorings = 192 noise patterns, drawn per frame
@@ -24,10 +25,16 @@ class Renderer:
     """Renders the frames of one planned video of one identity."""
 
     def __init__(self, identity: Identity, plan: VideoPlan, noise_seed: int,
-                 bank: FieldBank | None = None) -> None:
+                 bank: FieldBank | None = None, morph: SmileMorph | None = None) -> None:
         self.identity = identity
         self.plan = plan
         self.bank = bank or FieldBank(identity.landmarks_px, identity.canvas.shape[:2])
+        if morph is None and identity.paired:
+            morph = SmileMorph(identity.landmarks_px, identity.smile_landmarks_px, self.bank.roi)
+        if morph is None and any(e.morph > 0 for e in plan.expressions):
+            raise ValueError(f"identity {identity.name}: the plan has smile morphs but the "
+                             "identity has no smiling photo")
+        self.morph = morph
         w, h = identity.width_px, identity.height_px
         self.width_px, self.height_px = w, h
         xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
@@ -70,6 +77,29 @@ class Renderer:
                             acts[(au, side)] = acts.get((au, side), 0.0) + a
         return acts
 
+    def morph_at(self, n: int, expressions: bool = True) -> float:
+        """Neutral -> smile morph strength at frame n (0 = neutral photo, 1 = smiling photo)."""
+        if not expressions:
+            return 0.0
+        return float(sum(e.morph * e.profile(n) for e in self.plan.expressions if e.morph))
+
+    def truth_at(self, n: int) -> dict[str, float | str]:
+        """Per-frame ground truth: label, smile morph strength, AU and blink intensities.
+
+        AU intensities are the largest of the two sides, in the field units of ``actions.py``
+        (1 = nominal macro peak); talking's mouth actions count, blinks have their own column.
+        """
+        label = "none"
+        for e in self.plan.expressions:
+            if e.onset <= n <= e.offset:
+                label = e.kind
+        acts = self.actions_at(n)
+        row: dict[str, float | str] = {"label": label, "smile": self.morph_at(n)}
+        for (au, _side), a in acts.items():
+            key = "blink" if au == "BLINK" else au
+            row[key] = max(float(row.get(key, 0.0)), float(a))
+        return row
+
     def pose_at(self, n: int, distractors: bool = True) -> tuple[float, float, float, float]:
         """(tx_px, ty_px, rot_deg, scale) of the head at frame n."""
         if not distractors or not self.plan.drift:
@@ -109,7 +139,7 @@ class Renderer:
             raise IndexError(f"frame {n}: video has {self.plan.num_frames} frames")
         acts = self.actions_at(n, expressions, distractors)
         pose = self.pose_at(n, distractors)
-        img = self._warp(acts, pose)
+        img = self._warp(acts, pose, self.morph_at(n, expressions))
         gain, gx, gy = self.light_at(n, distractors)
         sigma = self.plan.noise_sigma if (noise and distractors) else 0.0
         if gain == 1.0 and gx == 0.0 and gy == 0.0 and sigma == 0.0:
@@ -131,10 +161,12 @@ class Renderer:
         return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
     def _warp(self, acts: dict[tuple[str, str], float],
-              pose: tuple[float, float, float, float]) -> np.ndarray:
+              pose: tuple[float, float, float, float], smile: float = 0.0) -> np.ndarray:
         m = self.identity.margin_px
         tx, ty, rot, scale = pose
         active = [(k, a) for k, a in acts.items() if abs(a) > 1e-9]
+        if smile > 1e-6 and self.morph is not None:
+            return self._warp_morph(active, pose, smile)
         if not active and pose == (0.0, 0.0, 0.0, 1.0):
             return self.identity.rest_frame()
         # frame pixel -> world canvas: undo translation, then rotation/scale about the face centre
@@ -158,6 +190,48 @@ class Renderer:
             map_y = map_y + uv[:, :, 1]
         return cv2.remap(self._canvas, map_x, map_y, cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REFLECT_101)
+
+    def _pose_maps(self, pose: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+        """Frame pixel -> world canvas maps of a head pose."""
+        m = self.identity.margin_px
+        tx, ty, rot, scale = pose
+        c = self._centre
+        th = math.radians(rot)
+        cos_t, sin_t = math.cos(th) / scale, math.sin(th) / scale
+        fx = self._xs + (m - c[0] - tx)
+        fy = self._ys + (m - c[1] - ty)
+        return ((cos_t * fx - sin_t * fy + c[0]).astype(np.float32),
+                (sin_t * fx + cos_t * fy + c[1]).astype(np.float32))
+
+    def _warp_morph(self, active: list, pose: tuple[float, float, float, float],
+                    smile: float) -> np.ndarray:
+        """Frame of a smile morph: both photos warped onto the in-between mesh, blended."""
+        assert self.morph is not None and self.identity.smile_canvas is not None
+        map_x, map_y = self._pose_maps(pose)
+        x0, y0, x1, y1 = self.bank.roi
+        ch, cw = self._canvas.shape[:2]
+        if not hasattr(self, "_u4"):
+            self._u4 = np.zeros((ch, cw, 4), np.float32)
+            self._alpha = np.zeros((ch, cw), np.float32)
+        f, alpha = self.morph.fields(smile)
+        u4 = self._u4
+        u4[y0:y1, x0:x1] = f
+        for (action, side), a in active:
+            g = self.bank.field(action, side, a)
+            u4[y0:y1, x0:x1, :2] += g
+            u4[y0:y1, x0:x1, 2:] += g
+        self._alpha[y0:y1, x0:x1] = alpha
+        uv = cv2.remap(u4, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                       borderValue=0)
+        a = cv2.remap(self._alpha, map_x, map_y, cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        neutral = cv2.remap(self._canvas, map_x + uv[..., 0], map_y + uv[..., 1],
+                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        smiling = cv2.remap(self.identity.smile_canvas, map_x + uv[..., 2], map_y + uv[..., 3],
+                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        a3 = a[:, :, None]
+        out = neutral.astype(np.float32) * (1.0 - a3) + smiling.astype(np.float32) * a3
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
     def frames(self, **switches: bool) -> Iterator[np.ndarray]:
         for n in range(self.plan.num_frames):

@@ -66,12 +66,22 @@ class PlanConfig:
     talk_fraction: float = 0.12  # share of event slots that are talking bouts, not expressions
     noise_sigma: tuple[float, float] = (1.0, 3.0)
     distractors: bool = True
+    # SynthME2: share of expressions that are real smile morphs (paired people only), their
+    # strengths, and the peak displacement targets on the 128-px face crop (see calibrate.py)
+    morph_fraction: float = 0.4
+    macro_morph_strength: tuple[float, float] = (0.85, 1.0)
+    micro_peak_px: tuple[float, float] = (0.35, 1.4)
+    macro_min_peak_px: float = 2.2
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.micro_fraction <= 1.0:
             raise ValueError(f"micro_fraction={self.micro_fraction}: must be in [0, 1]")
         if not 0.0 <= self.talk_fraction < 1.0:
             raise ValueError(f"talk_fraction={self.talk_fraction}: must be in [0, 1)")
+        if not 0.0 <= self.morph_fraction <= 1.0:
+            raise ValueError(f"morph_fraction={self.morph_fraction}: must be in [0, 1]")
+        if not 0.0 < self.micro_peak_px[0] <= self.micro_peak_px[1]:
+            raise ValueError(f"micro_peak_px={self.micro_peak_px}: must be 0 < low <= high")
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,8 @@ class Expression:
     apex_end: int
     offset: int
     ease: str = "rise sin(pi/2 s), fall sin(pi/2 s)^2"
+    morph: float = 0.0  # peak neutral -> smile morph strength (0: an action-unit expression)
+    peak_px: float = 0.0  # target (after calibration: measured) peak displacement, crop px
 
     @property
     def apex(self) -> int:
@@ -161,9 +173,9 @@ def macro_frame_range(fps: float) -> tuple[int, int]:
 
 
 def plan_video(rng: np.random.Generator, num_frames: int, fps: float,
-               cfg: PlanConfig = PlanConfig()) -> VideoPlan:
-    """Draw one video's expressions and distractors."""
-    expressions, talks = _plan_slots(rng, num_frames, fps, cfg)
+               cfg: PlanConfig = PlanConfig(), paired: bool = False) -> VideoPlan:
+    """Draw one video's expressions and distractors (smile morphs only when ``paired``)."""
+    expressions, talks = _plan_slots(rng, num_frames, fps, cfg, paired)
     distractors: list[Distractor] = []
     drift: dict[str, tuple[float, ...]] = {}
     noise = 0.0
@@ -207,7 +219,8 @@ def _pick_aus(rng: np.random.Generator, protos, amp_range, unilateral: float):
     return name, tuple(out)
 
 
-def _plan_slots(rng, num_frames, fps, cfg) -> tuple[list[Expression], list[Distractor]]:
+def _plan_slots(rng, num_frames, fps, cfg, paired=False
+                ) -> tuple[list[Expression], list[Distractor]]:
     """Expressions (and talking bouts, which take an expression's slot) one after another.
 
     The micro/macro choice is steered towards ``micro_fraction`` within each video, so that
@@ -237,12 +250,18 @@ def _plan_slots(rng, num_frames, fps, cfg) -> tuple[list[Expression], list[Distr
         if cfg.micro_fraction in (0.0, 1.0):
             p_micro = cfg.micro_fraction
         micro = rng.random() < p_micro
+        morph = paired and rng.random() < cfg.morph_fraction
+        strength, peak = 0.0, 0.0
         if micro:
             length = int(rng.integers(mic_lo, mic_hi + 1))
             name, aus = _pick_aus(rng, MICRO_PROTOTYPES, cfg.micro_amplitude,
                                   cfg.unilateral_micro)
             rise = max(1, int(round(length * rng.uniform(0.3, 0.55))))
             hold = 0
+            lo, hi = cfg.micro_peak_px
+            peak = round(math.exp(rng.uniform(math.log(lo), math.log(hi))), 4)
+            if morph:
+                name, aus, strength = "real_smile_partial", (), 0.3  # set by calibration
         else:
             lo_s, hi_s = cfg.macro_duration_s
             dur_s = math.exp(rng.uniform(math.log(lo_s), math.log(hi_s)))
@@ -251,12 +270,16 @@ def _plan_slots(rng, num_frames, fps, cfg) -> tuple[list[Expression], list[Distr
                                   cfg.unilateral_macro)
             rise = max(1, int(round(length * rng.uniform(0.2, 0.4))))
             hold = int(round(length * rng.uniform(0.1, 0.4)))
+            if morph:
+                name, aus = "real_smile", ()
+                strength = round(float(rng.uniform(*cfg.macro_morph_strength)), 4)
         if n + length + int(0.5 * fps) > num_frames:
             break
         onset, offset = n, n + length - 1
         a0 = onset + rise - 1
         a1 = min(a0 + hold, offset - 1)
-        out.append(Expression(MICRO if micro else MACRO, name, aus, onset, a0, a1, offset))
+        out.append(Expression(MICRO if micro else MACRO, name, aus, onset, a0, a1, offset,
+                              morph=strength, peak_px=peak))
         n_micro += micro
         n = offset + 1 + int(round(rng.uniform(*cfg.gap_s) * fps))
     return out, talks

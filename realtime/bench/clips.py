@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from realtime.bench.config import BenchError
+from realtime.sources import Reader, Source, open_reader
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class CaptureTimes:
         return float(self._vals[i]) if self._keys[i] == key else None
 
 
-class PacedReader:
+class PacedReader(Reader):
     """A simulated live camera: the clip's frames at ``fps`` in wall time, each capture time
     written to ``times``. Live: the source drops the oldest queued frame when the consumer
     falls behind."""
@@ -164,20 +164,12 @@ class PacedReader:
 
 
 def paced_live_source(clip: LoopingClip, fps: float, queue_size: int = 4
-                      ) -> tuple[Any, CaptureTimes]:
+                      ) -> tuple[Source, CaptureTimes]:
     """A simulated live camera (see :class:`PacedReader`) as an opened source.
 
     Returns (source, capture_times): ``capture_times.get(index)`` is the perf_counter time at
     which frame ``index`` was captured.
     """
-    from realtime import sources as S
-
     times = CaptureTimes()
-
-    class _PacedLiveReader(PacedReader, S._Reader):
-        pass
-
-    source = S.Source(_PacedLiveReader(clip, fps, times), realtime=False,
-                      queue_size=queue_size, timeout_s=5.0)
-    source._start()
+    source = open_reader(PacedReader(clip, fps, times), queue_size=queue_size, timeout_s=5.0)
     return source, times

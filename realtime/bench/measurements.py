@@ -19,6 +19,8 @@ import numpy as np
 
 from realtime.bench.clips import LoopingClip, paced_live_source
 from realtime.bench.config import BenchConfig, BenchError
+from realtime.face import STAGE_CROP, STAGE_DETECT, STAGE_TRACK, TIMED_STAGES
+from realtime.sources import Frame
 
 RSS_EVERY = 500  # frames between RSS samples in the memory run
 # Per-frame samples of the stage pass that the engine's own timers do not give.
@@ -82,7 +84,7 @@ def machine_info() -> dict[str, Any]:
 
 def fresh_timer(engine: Any, name: str, keep: int) -> None:
     """Give ``engine.timings.<name>`` a new timer that keeps the last ``keep`` samples."""
-    from realtime.engine import StageTimer
+    from realtime.timing import StageTimer
 
     setattr(engine.timings, name, StageTimer(name, keep=keep))
 
@@ -90,105 +92,72 @@ def fresh_timer(engine: Any, name: str, keep: int) -> None:
 # ------------------------------------------------------------------------------------- stages
 
 
-def _timed_cropper(config: Any) -> Any:
-    """A FaceCropper that adds up the time of its detector runs, tracking and box/crop step."""
-    from realtime.face import FaceCropper
+class _FaceClock:
+    """The face cropper's ``on_timing`` hook: adds up one frame's detector runs, tracking
+    attempts and box/crop step (ms)."""
 
-    class TimedCropper(FaceCropper):
-        def __init__(self, cfg: Any) -> None:
-            super().__init__(cfg)
-            self.detect_ms = self.track_ms = self.crop_ms = 0.0
-            self.detected = False
+    def __init__(self) -> None:
+        self.clear()
 
-        def clear(self) -> None:
-            self.detect_ms = self.track_ms = self.crop_ms = 0.0
-            self.detected = False
+    def clear(self) -> None:
+        """Start a new frame."""
+        self.ms = dict.fromkeys(TIMED_STAGES, 0.0)
+        self.detected = False
 
-        def _detect(self, image: np.ndarray) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return super()._detect(image)
-            finally:
-                self.detect_ms += (time.perf_counter() - t0) * 1e3
-                self.detected = True
-
-        def _track(self, image: np.ndarray) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return super()._track(image)
-            finally:
-                self.track_ms += (time.perf_counter() - t0) * 1e3
-
-        def _emit(self, image: np.ndarray, face: Any, tracked: bool) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return super()._emit(image, face, tracked)
-            finally:
-                self.crop_ms += (time.perf_counter() - t0) * 1e3
-
-    return TimedCropper(config)
+    def __call__(self, stage: str, ms: float) -> None:
+        self.ms[stage] += ms
+        self.detected = self.detected or stage == STAGE_DETECT
 
 
 class _StagePass:
-    """The live path's stages on one thread, frame by frame: crop -> push -> merge, each
-    timed; the samples of frames before ``warmup`` are dropped."""
+    """The live path's stages on one thread: :meth:`Spotter.process` on each frame of the
+    looped clip (crop -> push -> merge), each stage timed; the samples of frames before
+    ``warmup_frames`` are dropped."""
 
-    def __init__(self, cfg: BenchConfig, fps: float, engine: Any, cropper: Any) -> None:
-        from realtime.merger import OnlineMerger
-
-        self.cfg, self.fps, self.engine, self.cropper = cfg, fps, engine, cropper
-        self.merger = OnlineMerger(engine.class_names, fps)
+    def __init__(self, cfg: BenchConfig, fps: float, spotter: Any, clock: _FaceClock) -> None:
+        self.cfg, self.fps, self.spotter, self.clock = cfg, fps, spotter, clock
         self.decode: list[float] = []
         self.samples: dict[str, list[float]] = {k: [] for k in _SAMPLED}
         self.crops: list[np.ndarray] = []
 
     def run(self, clip: Path) -> None:
         """Time every frame of ``warmup_frames + frames`` frames of the looped clip."""
-        cfg = self.cfg
-        self.engine.reset()
+        cfg, engine = self.cfg, self.spotter.engine
+        self.spotter.reset()
         frames = LoopingClip(clip, cfg.warmup_frames + cfg.frames, self.decode.append)
         for i, image in enumerate(frames):
             if i == cfg.warmup_frames:
-                fresh_timer(self.engine, "backbone", cfg.frames + 16)
-                fresh_timer(self.engine, "head", cfg.frames + 16)
+                fresh_timer(engine, "backbone", cfg.frames + 16)
+                fresh_timer(engine, "head", cfg.frames + 16)
                 self.decode[:] = self.decode[-1:]  # keep this frame's decode
                 for v in self.samples.values():
                     v.clear()
-            self._frame(i, image, measured=i >= cfg.warmup_frames)
+            frame = Frame(index=i, time_s=i / self.fps, image=image, fps=self.fps)
+            self._frame(frame, measured=i >= cfg.warmup_frames)
 
-    def _frame(self, i: int, image: np.ndarray, measured: bool) -> None:
-        t_frame = time.perf_counter()
-        cropper, samples = self.cropper, self.samples
-        cropper.clear()
-        face = cropper.process(image)
-        if measured:
-            samples["face_detect_track"].append(cropper.detect_ms + cropper.track_ms)
-            (samples["face_detect"] if cropper.detected else samples["face_track"]).append(
-                cropper.detect_ms + cropper.track_ms)
-            samples["crop"].append(cropper.crop_ms)
-        if face.crop is None:
-            self.engine.reset()
-            self.merger.flush(cut_short=True)
-            return
-        if measured:
-            self.crops.append(face.crop)
+    def _frame(self, frame: Frame, measured: bool) -> None:
+        clock, samples = self.clock, self.samples
+        clock.clear()
         t0 = time.perf_counter()
-        out = self.engine.push(face.crop, tag=(i, i / self.fps))
-        t1 = time.perf_counter()
-        if out is not None:
-            idx, t_s = out.tag
-            self.merger.update(idx, t_s, out.probs)
-            t2 = time.perf_counter()
-            if measured:
-                samples["window_inference"].append((t1 - t0) * 1e3)
-                samples["merge"].append((t2 - t1) * 1e3)
-        if measured:
-            samples["frame_total"].append((time.perf_counter() - t_frame) * 1e3
-                                          + (self.decode[-1] if self.decode else 0.0))
+        out = self.spotter.process(frame)
+        total_ms = (time.perf_counter() - t0) * 1e3
+        if not measured:
+            return
+        face_ms = clock.ms[STAGE_DETECT] + clock.ms[STAGE_TRACK]
+        samples["face_detect_track"].append(face_ms)
+        samples["face_detect" if clock.detected else "face_track"].append(face_ms)
+        samples["crop"].append(clock.ms[STAGE_CROP])
+        if out.face is None or out.face.crop is None:
+            return  # a break: no push, no whole-frame sample
+        self.crops.append(out.face.crop)
+        if out.probs is not None:  # this push completed a window: it was merged
+            samples["window_inference"].append(out.engine_ms - out.merge_ms)
+            samples["merge"].append(out.merge_ms)
+        samples["frame_total"].append(total_ms + (self.decode[-1] if self.decode else 0.0))
 
     def summaries(self) -> dict[str, Any]:
         """Latency summary of each stage (backbone and head from the engine's timers)."""
-        s, t = self.samples, self.engine.timings
+        s, t = self.samples, self.spotter.engine.timings
         return {
             "decode": latency_summary(self.decode),
             "face_detect_track": latency_summary(s["face_detect_track"]),
@@ -209,14 +178,13 @@ def measure_stages(cfg: BenchConfig, clip: Path, fps: float, engine: Any,
 
     Returns (stage summaries, the face crops of the measured frames).
     """
-    from realtime.face import FaceCropConfig
+    from realtime.spotter import Spotter
 
-    cropper = _timed_cropper(FaceCropConfig(crop_size=engine.crop_size))
-    stage_pass = _StagePass(cfg, fps, engine, cropper)
-    try:
+    clock = _FaceClock()
+    with Spotter(cfg.weights, engine=engine, threshold=cfg.threshold,
+                 on_face_timing=clock) as spotter:
+        stage_pass = _StagePass(cfg, fps, spotter, clock)
         stage_pass.run(clip)
-    finally:
-        cropper.close()
     if not stage_pass.crops:
         raise BenchError(f"no face found in {cfg.frames} frames of {clip}: the benchmark needs "
                          "a clip with a face (the demo clip has one)")

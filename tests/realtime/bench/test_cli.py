@@ -12,22 +12,10 @@ import pytest
 
 from realtime.__main__ import main
 from realtime.engine import cuda_problem
-from tests.realtime.test_cli_spot import write_video
-from tests.realtime.test_spotter import face_clip
 
 STAGES = ("decode", "face_detect_track", "crop", "backbone", "head", "merge",
           "window_inference", "frame_total")
 SUMMARY_KEYS = {"n", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms"}
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_video(tmp_path_factory.mktemp("bench_clip") / "face.mp4", face_clip(24))
-
-
-@pytest.fixture(scope="module")
-def graphs(exported_graphs) -> Path:
-    return exported_graphs.out_dir
 
 
 def test_bench_runs_end_to_end_and_writes_md_json_png(tmp_path: Path, clip: Path, graphs: Path,

@@ -9,13 +9,6 @@ import numpy as np
 import pytest
 
 from realtime.bench import clips as C
-from tests.realtime.test_cli_spot import write_video
-from tests.realtime.test_spotter import face_clip
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_video(tmp_path_factory.mktemp("bench_clip") / "face.mp4", face_clip(24))
 
 
 def test_resize_writes_a_clip_of_that_size(tmp_path: Path, clip: Path) -> None:

@@ -11,18 +11,6 @@ import pytest
 from realtime.bench import modes as MO
 from realtime.bench import report as R
 from realtime.bench.config import BenchConfig
-from tests.realtime.test_cli_spot import write_video
-from tests.realtime.test_spotter import face_clip
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_video(tmp_path_factory.mktemp("bench_clip") / "face.mp4", face_clip(24))
-
-
-@pytest.fixture(scope="module")
-def graphs(exported_graphs) -> Path:
-    return exported_graphs.out_dir
 
 
 def test_modes_include_the_eager_reference_when_torch_is_there(clip: Path,

@@ -12,8 +12,12 @@ import cv2
 from realtime.app.handlers import SpotterApp
 from realtime.app.page import build_app
 from realtime.spotter import DEFAULT_WEIGHTS
+from realtime.vocab import option_message
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# AppConfig fields set by options: an error names the option the user typed
+OPTION_NAMES = {"max_upload_mb": "--max-upload-mb", "concurrency": "--concurrency",
+                "threads": "--threads"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,11 +58,7 @@ def run(args: argparse.Namespace) -> int:
                            concurrency=args.concurrency, max_upload_mb=args.max_upload_mb,
                            server_source=args.allow_server_source or not exposed)
     except ValueError as exc:  # name the command-line option, not the field
-        message = str(exc)
-        for field_name, option in (("max_upload_mb", "--max-upload-mb"),
-                                   ("concurrency", "--concurrency"), ("threads", "--threads")):
-            message = message.replace(field_name, option)
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {option_message(str(exc), OPTION_NAMES)}", file=sys.stderr)
         return 2
     app: SpotterApp = blocks.spotter_app
     try:

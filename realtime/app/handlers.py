@@ -18,11 +18,10 @@ from realtime.app.sessions import SessionRegistry
 from realtime.app.settings import AppConfig, SpotSettings
 from realtime.sources import SourceError, open_source
 from realtime.spotter import Spotter
+from realtime.vocab import VIDEO_SUFFIXES, is_video_file
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",
-                  ".flv", ".ogv", ".y4m")
 # Gradio keeps every frame it sends as a file: check each minute, delete after 5 minutes (an
 # upload must be started within that time; the page says so if it is gone).
 CACHE_POLICY_S = (60, 300)
@@ -45,7 +44,7 @@ def check_upload(path: str | None, max_upload_mb: int) -> Path:
     if not path:
         raise ValueError("upload a video first (or play the demo clip)")
     p = Path(path)
-    if p.suffix.lower() not in VIDEO_SUFFIXES:
+    if not is_video_file(p):
         raise ValueError(f"{p.name} is not a video file (accepted: "
                          f"{', '.join(VIDEO_SUFFIXES)})")
     if not p.is_file():

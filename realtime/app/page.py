@@ -9,9 +9,10 @@ from typing import Any
 import gradio as gr
 
 from realtime.app.eventlog import render_downloads_html, render_log_html
-from realtime.app.handlers import CACHE_POLICY_S, VIDEO_SUFFIXES, SpotterApp
+from realtime.app.handlers import CACHE_POLICY_S, SpotterApp
 from realtime.app.settings import AppConfig, SpotSettings
 from realtime.spotter import DEFAULT_WEIGHTS
+from realtime.vocab import VIDEO_SUFFIXES
 
 SETTINGS_NOTE = ("Settings apply to new streams: the first webcam frame or server start after "
                  "**Reset**, and every recording run. A running stream keeps the settings it "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from realtime.postprocess import PostprocessConfig, check_threshold
 from realtime.spotter import DEFAULT_WEIGHTS
+from realtime.vocab import check_int, check_number, check_threads
 
 
 @dataclass(frozen=True)
@@ -82,23 +83,13 @@ class AppConfig:
     server_source: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) \
-                or not 1 <= self.concurrency <= 64:
-            raise ValueError(f"concurrency must be an int in [1, 64], got {self.concurrency!r}")
-        if isinstance(self.max_upload_mb, bool) or not isinstance(self.max_upload_mb, int) \
-                or not 1 <= self.max_upload_mb <= 100_000:
-            raise ValueError(f"max_upload_mb must be an int in [1, 100000], "
-                             f"got {self.max_upload_mb!r}")
+        check_int("concurrency", self.concurrency, 1, 64)
+        check_int("max_upload_mb", self.max_upload_mb, 1, 100_000)
         for name, low, high in (("stream_every_s", 0.01, 5.0), ("time_limit_s", 1.0, 86400.0),
                                 ("gap_s", 0.05, 60.0), ("poll_s", 0.02, 5.0),
                                 ("timeline_s", 1.0, 600.0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not low <= v <= high:
-                raise ValueError(f"{name} must be a number in [{low}, {high}], got {v!r}")
-        if self.threads is not None and (isinstance(self.threads, bool)
-                                         or not isinstance(self.threads, int)
-                                         or not 1 <= self.threads <= 256):
-            raise ValueError(f"threads must be None or an int in [1, 256], got {self.threads!r}")
+            check_number(name, getattr(self, name), low, high)
+        check_threads(self.threads)
         if not isinstance(self.settings, SpotSettings):
             raise ValueError(f"settings must be a SpotSettings, got {type(self.settings).__name__}")
 

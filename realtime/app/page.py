@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,149 +41,152 @@ class _Panel:
         return [self.log, self.timeline, self.status, self.downloads]
 
 
-class _PageBuilder:
-    """Lays out the page and wires the handlers of a :class:`SpotterApp`."""
-
-    def __init__(self, app: SpotterApp) -> None:
-        self.app = app
-        self.settings: list[Any] = []
-
-    def build(self) -> Any:
-        app, c = self.app, self.app.config
-        with gr.Blocks(title="Micro-expression spotter", delete_cache=CACHE_POLICY_S,
-                       analytics_enabled=False) as blocks:  # never phones home
-            gr.Markdown("## Facial micro-expression spotter (STSNet_SW)\n"
-                        "Each tab runs its own spotter. Events: expression type, onset and "
-                        "offset (seconds), duration, peak confidence.")
-            with gr.Accordion("Settings", open=False):
-                self._settings_box(c.settings)
-            with gr.Tabs():
-                with gr.Tab("Webcam", id="webcam"):
-                    self._webcam_tab()
-                with gr.Tab("Server source", id="server"):
-                    self._server_tab()
-                with gr.Tab("Recording", id="recording"):
-                    self._recording_tab()
-            blocks.unload(app.on_unload)
-        app.blocks = blocks
-        blocks.spotter_app = app  # for tests and embedding: the logic behind the page
-        return blocks
-
-    def _settings_box(self, s: SpotSettings) -> None:
-        gr.Markdown(SETTINGS_NOTE)
-        with gr.Row():
-            gap = gr.Number(label="Merging gap (frames)", value=s.merge_gap_frames,
-                            precision=0, minimum=0, maximum=1000, elem_id="set-gap")
-            min_len = gr.Number(label="Minimum length (frames)", value=s.min_length_frames,
-                                precision=0, minimum=1, maximum=100000, elem_id="set-minlen")
-            relabel = gr.Checkbox(label="Duration relabelling (<= 0.5 s is micro)",
-                                  value=s.relabel_by_duration, elem_id="set-relabel")
-            use_t = gr.Checkbox(label="Use a class threshold (else argmax)",
-                                value=s.threshold is not None, elem_id="set-use-threshold")
-            t = gr.Slider(0.0, 1.0, value=0.5 if s.threshold is None else s.threshold,
-                          step=0.01, label="Class threshold", elem_id="set-threshold")
-        self.settings = [gap, min_len, relabel, use_t, t]
-
-    def _webcam_tab(self) -> None:
-        app, c = self.app, self.app.config
-        gr.Markdown("Click the camera, then the record button. Frames stream to the server "
-                    f"about {c.webcam_fps:.0f} times a second and come back annotated. "
-                    "Stopping and restarting keeps the log (a pause closes the open "
-                    "expression); **Reset** starts afresh. Times count from the first frame; "
-                    "durations use the rate at which frames actually arrive.")
-        with gr.Row():
-            cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
-                           webcam_options=gr.WebcamOptions(mirror=False), elem_id="webcam-in",
-                           height=FRAME_HEIGHT_PX)
-            out = gr.Image(label="Spotter", format="jpeg", interactive=False,
-                           elem_id="webcam-out", buttons=["fullscreen"],
-                           height=FRAME_HEIGHT_PX)
-        reset = gr.Button("Reset", elem_id="webcam-reset", size="sm")
-        panel = _Panel("webcam")
-        cam.stream(app.on_webcam_frame, inputs=[cam, *self.settings],
-                   outputs=[out, *panel.outputs], stream_every=c.stream_every_s,
-                   time_limit=c.time_limit_s, concurrency_limit=c.concurrency,
-                   concurrency_id="webcam", show_progress="hidden")
-
-        def on_reset(request: gr.Request) -> list[Any]:
-            return app.on_reset("webcam", request)
-
-        reset.click(on_reset, inputs=None, outputs=[out, *panel.outputs],
-                    show_progress="hidden", concurrency_limit=None)
-        gr.Timer(WEBCAM_POLL_S).tick(app.on_webcam_poll, inputs=None, outputs=panel.outputs,
-                                     show_progress="hidden", concurrency_limit=None,
-                                     trigger_mode="always_last")
-
-    def _server_tab(self) -> None:
-        app, c = self.app, self.app.config
-        if not c.server_source:
-            gr.Markdown("**Disabled on this server** (it is shared or listens beyond this "
-                        "machine; start it with `--allow-server-source` to enable).")
-        gr.Markdown("Open a camera on the server (index such as `0`), an `rtsp://` or "
-                    "`http://` stream, or a video file path on the server. It is read at its "
-                    "own rate; the page shows the latest frame.")
-        with gr.Row():
-            spec = gr.Textbox(label="Source", placeholder="0, rtsp://host/stream, /path/clip.mp4",
-                              elem_id="server-spec", scale=4)
-            start = gr.Button("Start", variant="primary", elem_id="server-start", scale=1)
-            stop = gr.Button("Stop", elem_id="server-stop", scale=1)
-            reset = gr.Button("Reset", elem_id="server-reset", scale=1)
-        out = gr.Image(label="Spotter", format="jpeg", interactive=False, elem_id="server-out",
-                       buttons=["fullscreen"], height=FRAME_HEIGHT_PX)
-        panel = _Panel("server")
-        self._wire_source("server", start, [spec], app.on_server_start, stop, reset, out, panel)
-
-    def _recording_tab(self) -> None:
-        app, c = self.app, self.app.config
-        gr.Markdown(f"Upload a video (up to {c.max_upload_mb} MB) or play the built-in demo "
-                    "clip. It is processed as it plays, at its own frame rate; the events can "
-                    "be downloaded when it ends. Each run starts a new log.")
-        with gr.Row():
-            upload = gr.File(label="Video", file_types=list(VIDEO_SUFFIXES), type="filepath",
-                             elem_id="rec-file", scale=3)
-            with gr.Column(scale=1):
-                start = gr.Button("Process upload", variant="primary", elem_id="rec-start")
-                demo = gr.Button("Play the demo clip", elem_id="rec-demo")
-                stop = gr.Button("Stop", elem_id="rec-stop")
-                reset = gr.Button("Reset", elem_id="rec-reset")
-        out = gr.Image(label="Spotter", format="jpeg", interactive=False, elem_id="rec-out",
-                       buttons=["fullscreen"], height=FRAME_HEIGHT_PX)
-        panel = _Panel("rec")
-        timer = self._wire_source("recording", start, [upload], app.on_recording_start, stop,
-                                  reset, out, panel)
-        demo.click(app.on_demo_start, inputs=self.settings,
-                   outputs=[out, timer, *panel.outputs], show_progress="hidden",
-                   concurrency_limit=None)
-
-    def _wire_source(self, name: str, start: Any, start_inputs: list[Any],
-                     on_start: Callable[..., list[Any]], stop: Any, reset: Any, out: Any,
-                     panel: _Panel) -> Any:
-        app = self.app
-        timer = gr.Timer(app.config.poll_s, active=False)
-
-        def on_poll(request: gr.Request) -> list[Any]:
-            return app.on_poll(name, request)
-
-        def on_stop(request: gr.Request) -> list[Any]:
-            return app.on_stop(name, request)
-
-        def on_reset(request: gr.Request) -> list[Any]:
-            return [*app.on_reset(name, request), gr.Timer(active=False)]
-
-        common: dict[str, Any] = {"show_progress": "hidden", "concurrency_limit": None}
-        start.click(on_start, inputs=[*start_inputs, *self.settings],
-                    outputs=[out, timer, *panel.outputs], **common)
-        timer.tick(on_poll, inputs=None, outputs=[out, timer, *panel.outputs],
-                   trigger_mode="always_last", **common)
-        stop.click(on_stop, inputs=None, outputs=[timer, *panel.outputs], **common)
-        reset.click(on_reset, inputs=None, outputs=[out, *panel.outputs, timer], **common)
-        return timer
-
-
 def build_page(app: SpotterApp) -> Any:
     """The page of ``app`` as a ``gr.Blocks`` (call ``.queue()`` / ``.launch()`` on it);
     ``blocks.spotter_app`` is ``app``."""
-    return _PageBuilder(app).build()
+    with gr.Blocks(title="Micro-expression spotter", delete_cache=CACHE_POLICY_S,
+                   analytics_enabled=False) as blocks:  # never phones home
+        gr.Markdown("## Facial micro-expression spotter (STSNet_SW)\n"
+                    "Each tab runs its own spotter. Events: expression type, onset and "
+                    "offset (seconds), duration, peak confidence.")
+        with gr.Accordion("Settings", open=False):
+            settings = _settings_box(app.config.settings)
+        with gr.Tabs():
+            with gr.Tab("Webcam", id="webcam"):
+                _webcam_tab(app, settings)
+            with gr.Tab("Server source", id="server"):
+                _server_tab(app, settings)
+            with gr.Tab("Recording", id="recording"):
+                _recording_tab(app, settings)
+        blocks.unload(app.on_unload)
+    app.blocks = blocks
+    blocks.spotter_app = app  # for tests and embedding: the logic behind the page
+    return blocks
+
+
+def _settings_box(s: SpotSettings) -> list[Any]:
+    """The five settings widgets (the inputs of every start), showing ``s``."""
+    gr.Markdown(SETTINGS_NOTE)
+    with gr.Row():
+        gap = gr.Number(label="Merging gap (frames)", value=s.merge_gap_frames,
+                        precision=0, minimum=0, maximum=1000, elem_id="set-gap")
+        min_len = gr.Number(label="Minimum length (frames)", value=s.min_length_frames,
+                            precision=0, minimum=1, maximum=100000, elem_id="set-minlen")
+        relabel = gr.Checkbox(label="Duration relabelling (<= 0.5 s is micro)",
+                              value=s.relabel_by_duration, elem_id="set-relabel")
+        use_t = gr.Checkbox(label="Use a class threshold (else argmax)",
+                            value=s.threshold is not None, elem_id="set-use-threshold")
+        t = gr.Slider(0.0, 1.0, value=0.5 if s.threshold is None else s.threshold,
+                      step=0.01, label="Class threshold", elem_id="set-threshold")
+    return [gap, min_len, relabel, use_t, t]
+
+
+def _spotter_image(elem_id: str) -> Any:
+    """The annotated frame of a server-side tab."""
+    return gr.Image(label="Spotter", format="jpeg", interactive=False, elem_id=elem_id,
+                    buttons=["fullscreen"], height=FRAME_HEIGHT_PX)
+
+
+def _webcam_tab(app: SpotterApp, settings: list[Any]) -> None:
+    c = app.config
+    gr.Markdown("Click the camera, then the record button. Frames stream to the server "
+                f"about {c.webcam_fps:.0f} times a second and come back annotated. "
+                "Stopping and restarting keeps the log (a pause closes the open "
+                "expression); **Reset** starts afresh. Times count from the first frame; "
+                "durations use the rate at which frames actually arrive.")
+    with gr.Row():
+        cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
+                       webcam_options=gr.WebcamOptions(mirror=False), elem_id="webcam-in",
+                       height=FRAME_HEIGHT_PX)
+        out = _spotter_image("webcam-out")
+    reset = gr.Button("Reset", elem_id="webcam-reset", size="sm")
+    panel = _Panel("webcam")
+    cam.stream(app.on_webcam_frame, inputs=[cam, *settings],
+               outputs=[out, *panel.outputs], stream_every=c.stream_every_s,
+               time_limit=c.time_limit_s, concurrency_limit=c.concurrency,
+               concurrency_id="webcam", show_progress="hidden")
+
+    def on_reset(request: gr.Request) -> list[Any]:
+        return app.on_reset("webcam", request)
+
+    reset.click(on_reset, inputs=None, outputs=[out, *panel.outputs],
+                show_progress="hidden", concurrency_limit=None)
+    gr.Timer(WEBCAM_POLL_S).tick(app.on_webcam_poll, inputs=None, outputs=panel.outputs,
+                                 show_progress="hidden", concurrency_limit=None,
+                                 trigger_mode="always_last")
+
+
+def _server_tab(app: SpotterApp, settings: list[Any]) -> None:
+    if not app.config.server_source:
+        gr.Markdown("**Disabled on this server** (it is shared or listens beyond this "
+                    "machine; start it with `--allow-server-source` to enable).")
+    gr.Markdown("Open a camera on the server (index such as `0`), an `rtsp://` or "
+                "`http://` stream, or a video file path on the server. It is read at its "
+                "own rate; the page shows the latest frame.")
+    with gr.Row():
+        spec = gr.Textbox(label="Source", placeholder="0, rtsp://host/stream, /path/clip.mp4",
+                          elem_id="server-spec", scale=4)
+        start = gr.Button("Start", variant="primary", elem_id="server-start", scale=1)
+        stop = gr.Button("Stop", elem_id="server-stop", scale=1)
+        reset = gr.Button("Reset", elem_id="server-reset", scale=1)
+    controls = _SourceControls(start, stop, reset, _spotter_image("server-out"),
+                               _Panel("server"))
+    _wire_source(app, "server", controls, app.on_server_start, [spec, *settings])
+
+
+def _recording_tab(app: SpotterApp, settings: list[Any]) -> None:
+    gr.Markdown(f"Upload a video (up to {app.config.max_upload_mb} MB) or play the built-in "
+                "demo clip. It is processed as it plays, at its own frame rate; the events "
+                "can be downloaded when it ends. Each run starts a new log.")
+    with gr.Row():
+        upload = gr.File(label="Video", file_types=list(VIDEO_SUFFIXES), type="filepath",
+                         elem_id="rec-file", scale=3)
+        with gr.Column(scale=1):
+            start = gr.Button("Process upload", variant="primary", elem_id="rec-start")
+            demo = gr.Button("Play the demo clip", elem_id="rec-demo")
+            stop = gr.Button("Stop", elem_id="rec-stop")
+            reset = gr.Button("Reset", elem_id="rec-reset")
+    controls = _SourceControls(start, stop, reset, _spotter_image("rec-out"), _Panel("rec"))
+    timer = _wire_source(app, "recording", controls, app.on_recording_start,
+                         [upload, *settings])
+    demo.click(app.on_demo_start, inputs=settings,
+               outputs=[controls.out, timer, *controls.panel.outputs], show_progress="hidden",
+               concurrency_limit=None)
+
+
+@dataclass(frozen=True)
+class _SourceControls:
+    """The widgets of a server-side tab that :func:`_wire_source` connects."""
+
+    start: Any
+    stop: Any
+    reset: Any
+    out: Any  # the annotated frame
+    panel: _Panel
+
+
+def _wire_source(app: SpotterApp, name: str, w: _SourceControls,
+                 on_start: Callable[..., list[Any]], start_inputs: list[Any]) -> Any:
+    """Start, Stop, Reset and the poll timer of server-side channel ``name``; the timer."""
+    timer = gr.Timer(app.config.poll_s, active=False)
+
+    def on_poll(request: gr.Request) -> list[Any]:
+        return app.on_poll(name, request)
+
+    def on_stop(request: gr.Request) -> list[Any]:
+        return app.on_stop(name, request)
+
+    def on_reset(request: gr.Request) -> list[Any]:
+        return [*app.on_reset(name, request), gr.Timer(active=False)]
+
+    common: dict[str, Any] = {"show_progress": "hidden", "concurrency_limit": None}
+    panel = w.panel.outputs
+    w.start.click(on_start, inputs=start_inputs, outputs=[w.out, timer, *panel], **common)
+    timer.tick(on_poll, inputs=None, outputs=[w.out, timer, *panel],
+               trigger_mode="always_last", **common)
+    w.stop.click(on_stop, inputs=None, outputs=[timer, *panel], **common)
+    w.reset.click(on_reset, inputs=None, outputs=[w.out, *panel, timer], **common)
+    return timer
 
 
 def build_app(weights_dir: str | Path = DEFAULT_WEIGHTS, *, provider: str = "auto",

@@ -37,6 +37,11 @@ class ProbabilityTimeline:
             while self._points and self._points[0][0] < time_s - self.span_s:
                 self._points.popleft()
 
+    def __len__(self) -> int:
+        """Points kept: those of the last ``span_s`` seconds."""
+        with self._lock:
+            return len(self._points)
+
     def note_time(self, time_s: float) -> None:
         """Advance the right edge of the plot (time passes even when nothing is classified)."""
         with self._lock:

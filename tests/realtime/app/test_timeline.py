@@ -23,4 +23,4 @@ def test_timeline_draws_the_last_seconds_in_class_colours() -> None:
     assert np.abs(column - micro_rgb).sum(axis=1).min() < 60
     # Points older than the span were dropped.
     assert timeline.latest_s == pytest.approx(19.9)
-    assert len(timeline._points) <= 41
+    assert len(timeline) <= 41

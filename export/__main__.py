@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from realtime.commands import dispatch
+from realtime.cli import dispatch
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "onnx": ("export.onnx_export", "export a checkpoint to backbone/head/whole-window ONNX graphs"),

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sys
 
-from realtime.commands import dispatch
+from realtime.cli import dispatch
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "spot": ("realtime.cli_spot", "spot expressions in a camera, file, URL or image folder"),
+    "spot": ("realtime.cli.spot", "spot expressions in a camera, file, URL or image folder"),
     "serve": ("realtime.app", "serve the Gradio page (webcam, server source, recording)"),
     "bench": ("realtime.bench", "per-stage and per-window latency benchmark"),
 }

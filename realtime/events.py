@@ -1,4 +1,4 @@
-"""Expression events (what the live spotter reports) and sinks that write them as they arrive.
+"""Expression events: what the live spotter reports (written out by :mod:`realtime.sinks`).
 
 Two kinds of event, both produced by :class:`realtime.merger.OnlineMerger`:
 
@@ -11,21 +11,12 @@ The public JSON form (:meth:`Event.to_dict`, one object per line in JSONL files)
 ``kind, expression, onset_frame, offset_frame, apex_frame, onset_time, offset_time, duration,
 confidence, mean_confidence, cut_short``; ``source`` and ``face_id`` are added when set. Times
 are media time in seconds, frames are 0-based video frame indices, offsets inclusive.
-
-The writers flush after every event, so a crash loses nothing that was already emitted.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from realtime.vocab import Interval, check_expression
 
@@ -34,10 +25,6 @@ JSON_KEYS = ("kind", "expression", "onset_frame", "offset_frame", "apex_frame", 
              "offset_time", "duration", "confidence", "mean_confidence", "cut_short")
 OPTIONAL_KEYS = ("source", "face_id")
 CSV_COLUMNS = JSON_KEYS + OPTIONAL_KEYS
-
-
-class EventSinkError(OSError):
-    """An event file cannot be opened or written (the message names the path)."""
 
 
 @dataclass(frozen=True)
@@ -133,119 +120,3 @@ class Event:
         if self.offset_frame is None:
             raise ValueError("only segment events convert to intervals")
         return Interval(subject, video, self.onset_frame, self.offset_frame, self.expression)
-
-
-def _json_number(value: Any) -> Any:
-    # NaN/inf are not JSON; they cannot come from the merger but guard the file format anyway.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-class _LineSink:
-    """Shared open/flush/close logic of the writers."""
-
-    def __init__(self, path: str | Path, append: bool = False) -> None:
-        self.path = Path(path)
-        self._new_file = not (append and self.path.exists() and self.path.stat().st_size > 0)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle: io.TextIOBase | None = self.path.open(
-                "a" if append else "w", newline="", encoding="utf-8")
-        except OSError as exc:
-            raise EventSinkError(f"cannot open event file {self.path}: "
-                                 f"{exc.strerror or exc}") from exc
-        self.count = 0
-
-    def _line(self, event: Event) -> str:
-        raise NotImplementedError
-
-    def write(self, event: Event) -> None:
-        """Write one event and flush it to the operating system."""
-        if self._handle is None:
-            raise ValueError(f"event file {self.path} is closed")
-        if not isinstance(event, Event):
-            raise TypeError(f"expected an Event, got {type(event).__name__}")
-        try:
-            self._handle.write(self._line(event))
-            self._handle.flush()
-        except OSError as exc:
-            raise EventSinkError(f"cannot write event file {self.path}: "
-                                 f"{exc.strerror or exc}") from exc
-        self.count += 1
-
-    __call__ = write
-
-    def write_all(self, events: Iterable[Event]) -> None:
-        for event in events:
-            self.write(event)
-
-    def close(self) -> None:
-        if self._handle is not None:
-            try:
-                self._handle.close()
-            finally:
-                self._handle = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-
-class JsonlEventWriter(_LineSink):
-    """Writes each event as one JSON object per line (``Event.to_dict`` keys)."""
-
-    def _line(self, event: Event) -> str:
-        d = {k: _json_number(v) for k, v in event.to_dict().items()}
-        return json.dumps(d, allow_nan=False) + "\n"
-
-
-class CsvEventWriter(_LineSink):
-    """Writes events as CSV rows with a header of :data:`CSV_COLUMNS` (empty cells for None)."""
-
-    def __init__(self, path: str | Path, append: bool = False) -> None:
-        super().__init__(path, append)
-        if self._new_file:
-            assert self._handle is not None
-            try:
-                self._handle.write(self._row(CSV_COLUMNS))
-                self._handle.flush()
-            except OSError as exc:
-                raise EventSinkError(f"cannot write event file {self.path}: "
-                                     f"{exc.strerror or exc}") from exc
-
-    @staticmethod
-    def _row(values: Iterable[Any]) -> str:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(values)
-        return buf.getvalue()
-
-    def _line(self, event: Event) -> str:
-        d = event.to_dict()
-        cells = []
-        for key in CSV_COLUMNS:
-            v = _json_number(d.get(key))
-            cells.append("" if v is None else ("true" if v is True else
-                                               "false" if v is False else v))
-        return self._row(cells)
-
-
-def read_jsonl_events(path: str | Path) -> list[Event]:
-    """Read a JSONL event file back (errors name the file and line)."""
-    path = Path(path)
-    events: list[Event] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise EventSinkError(f"cannot read event file {path}: {exc.strerror or exc}") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            events.append(Event.from_dict(json.loads(line)))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{path}: line {number}: {exc}") from exc
-    return events

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from realtime.engine import Engine, EngineError, EngineTimings, StageTimer, WindowOutput
+from realtime.engine import Engine, EngineError, WindowOutput
 from realtime.events import Event
 from realtime.face import (
     FACE_STATUSES,
@@ -46,6 +46,7 @@ from realtime.face import (
 from realtime.merger import OnlineMerger
 from realtime.postprocess import PostprocessConfig, check_threshold, label_of
 from realtime.sources import Frame, Source, open_source
+from realtime.timing import EngineTimings, StageTimer
 from realtime.vocab import check_int
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"

@@ -19,8 +19,9 @@ import realtime.demo
 import realtime.sources
 from realtime.__main__ import main
 from realtime.engine import cuda_problem
-from realtime.events import read_jsonl_events
-from realtime.metrics import Interval, format_table, score, write_intervals_csv
+from realtime.metrics import format_table, score, write_intervals_csv
+from realtime.sinks import read_jsonl_events
+from realtime.vocab import Interval
 from tests.realtime.test_spotter import face_clip
 
 N_FRAMES = 24
@@ -256,24 +257,6 @@ def test_bad_input_is_one_error_line_and_exit_2(case: str, tmp_path: Path, clip:
     assert "Traceback" not in err and out == ""
     lines = error_lines(err)
     assert len(lines) == 1 and expect in lines[0], err
-
-
-def test_video_sink_keeps_the_first_frame_size(tmp_path: Path) -> None:
-    from realtime.cli_spot import VideoSink
-
-    path = tmp_path / "sized.mp4"
-    with VideoSink(path, fps=30.0) as sink:
-        sink.write(np.zeros((240, 320, 3), np.uint8))
-        sink.write(np.zeros((300, 400, 3), np.uint8))  # size changed mid-stream
-    cap = cv2.VideoCapture(str(path))
-    sizes = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        sizes.append(frame.shape)
-    cap.release()
-    assert sizes == [(240, 320, 3)] * 2
 
 
 def test_spot_never_imports_torch(tmp_path: Path, clip: Path, graphs: str) -> None:

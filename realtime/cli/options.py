@@ -1,0 +1,73 @@
+"""Options and start-up shared by the live commands (``spot``, ``serve``, ``bench``).
+
+The three commands take the same engine options, each with its own help text where the
+meaning differs (``bench`` also runs torch on its threads):
+
+- ``--weights DIR``: the folder of the exported ONNX graphs;
+- ``--provider auto|cuda|cpu``: the ONNX Runtime device;
+- ``--threads N``: CPU threads, checked by :func:`check_threads_option`.
+
+:func:`quiet_logs` silences mediapipe/TFLite start-up chatter and OpenCV's own warnings (our
+errors name the problem), unless the user set the variables already.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from realtime.vocab import MAX_THREADS, check_int
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+PROVIDERS = ("auto", "cuda", "cpu")
+PROVIDER_HELP = "ONNX Runtime device (auto: CUDA when usable, else CPU)"
+THREADS_HELP = "ONNX Runtime CPU threads (default: one per physical core)"
+
+
+def add_weights_option(parser: argparse.ArgumentParser, *, metavar: str | None = None) -> None:
+    """``--weights DIR`` (default: the shipped graphs, :data:`realtime.spotter.DEFAULT_WEIGHTS`)."""
+    from realtime.spotter import DEFAULT_WEIGHTS
+
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, metavar=metavar,
+                        help=f"folder of the exported ONNX graphs (default: {DEFAULT_WEIGHTS})")
+
+
+def add_provider_option(parser: argparse.ArgumentParser, *, help: str = PROVIDER_HELP) -> None:
+    """``--provider auto|cuda|cpu`` (default auto)."""
+    parser.add_argument("--provider", choices=PROVIDERS, default="auto", help=help)
+
+
+def add_threads_option(parser: argparse.ArgumentParser, *, help: str = THREADS_HELP) -> None:
+    """``--threads N`` (default None: the library's choice); check it with
+    :func:`check_threads_option`."""
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help=help)
+
+
+def add_engine_options(parser: argparse.ArgumentParser, *, provider_help: str = PROVIDER_HELP,
+                       threads_help: str = THREADS_HELP, weights_metavar: str | None = None
+                       ) -> None:
+    """``--weights``, ``--provider`` and ``--threads`` in that order (one call for a command
+    that lists them together)."""
+    add_weights_option(parser, metavar=weights_metavar)
+    add_provider_option(parser, help=provider_help)
+    add_threads_option(parser, help=threads_help)
+
+
+def check_threads_option(threads: int | None) -> int | None:
+    """The parsed ``--threads``: None, or an int in [1, MAX_THREADS] (ValueError naming the
+    option otherwise)."""
+    if threads is None:
+        return None
+    return check_int("--threads", threads, 1, MAX_THREADS)
+
+
+def quiet_logs() -> None:
+    """Silence mediapipe/TFLite start-up logs and OpenCV's warnings (before they load)."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import cv2
+
+    cv2.setLogLevel(0)

@@ -30,7 +30,10 @@ def _delaunay(points: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray
     for i, p in enumerate(points):
         if not keep or np.min(np.hypot(*(points[keep] - p).T)) >= _DEDUP_PX:
             keep.append(i)
-    sub = cv2.Subdiv2D((x0 - 2, y0 - 2, x1 - x0 + 4, y1 - y0 + 4))
+    # Subdiv2D adds three virtual vertices outside its rectangle; a rectangle far larger than
+    # the points keeps them from displacing triangles along the convex hull
+    size = max(x1 - x0, y1 - y0)
+    sub = cv2.Subdiv2D((x0 - 20 * size, y0 - 20 * size, 41 * size, 41 * size))
     kept = points[keep]
     for p in kept:
         sub.insert((float(p[0]), float(p[1])))

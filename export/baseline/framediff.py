@@ -1,4 +1,4 @@
-"""``python -m export baseline``: a training-free spotting baseline on the same face crops.
+"""``python -m export baseline --method framediff``: the frame-difference baseline (the default).
 
 In the spirit of the MEGC feature-difference baselines: for every frame ``t`` the face crop is
 compared with the crop ``d`` frames earlier (``d`` about a third of a second), block by block
@@ -12,21 +12,19 @@ longer macro. Needs no labels and no training, so it is the floor a learned mode
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from realtime.metrics import Interval, format_table, score, table_dict
+from realtime.metrics import Interval, score
 from realtime.postprocess import relabel_expression
 
 
 @dataclass(frozen=True)
 class BaselineConfig:
+    """Settings of the frame-difference baseline (lag in seconds, converted with the fps)."""
+
     p: float = 0.3  # threshold = median + p * (max - median) of the smoothed signal
     grid: int = 8  # blocks per side of the crop
     top_blocks: int = 6  # blocks whose difference makes the frame's signal
@@ -89,35 +87,3 @@ def evaluate_baseline(videos: list[Any], cfg: BaselineConfig = BaselineConfig(),
             for i in spot_video(v.crops, v.valid, v.fps, v.subject, v.video, cfg)]
     s = score(gt, pred, iou)
     return {"score": s, "intervals": pred, "gt": gt}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, type=Path, help="dataset root")
-    parser.add_argument("--format", default="auto", choices=["auto", "casme2", "samm", "generic"])
-    parser.add_argument("--cache", type=Path, default=Path("cache"), help="face-crop cache")
-    parser.add_argument("--subjects", default="", help="comma list: score only these subjects")
-    parser.add_argument("--p", type=float, default=BaselineConfig.p, help="threshold factor")
-    parser.add_argument("--iou", type=float, default=0.5)
-    parser.add_argument("--json", action="store_true")
-
-
-def run(args: argparse.Namespace) -> int:
-    from export.evaluate_model import load_videos
-    from export.model import ModelConfig
-
-    try:
-        cfg = BaselineConfig(p=args.p)
-        videos, _ = load_videos(args.data, args.format, args.cache, ModelConfig())
-        wanted = {s for s in args.subjects.split(",") if s}
-        if wanted:
-            unknown = sorted(wanted - {v.subject for v in videos})
-            if unknown:
-                raise ValueError(f"--subjects names unknown subjects {unknown}")
-            videos = [v for v in videos if v.subject in wanted]
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    result = evaluate_baseline(videos, cfg, args.iou)
-    runs = {"baseline": result["score"]}
-    print(json.dumps(table_dict(runs), indent=2) if args.json else format_table(runs))
-    return 0

@@ -1,0 +1,217 @@
+"""``python -m export baseline``: training-free spotters on the same face crops as the model.
+
+``--method framediff`` (the default): the block frame-difference baseline (:mod:`.framediff`).
+``--method offd``: the optical-flow peer (:mod:`.offd`): landmark-anchored regions, DIS flow,
+head-motion compensation, blink masking; its two thresholds are fitted on the training subjects
+only (``--fit-split train`` of a SynthME2 dataset's ``split.csv``, or ``--fit-subjects``) and it
+is scored on ``--split``/``--subjects``. Both print the paper-style table.
+
+    python -m export baseline --data data/synthme2_30 --split test
+    python -m export baseline --method offd --data data/synthme2_30 --split test
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .framediff import BaselineConfig, evaluate_baseline, motion_signal, spot_video
+from .offd import (
+    VARIANTS,
+    OffdConfig,
+    VideoSignals,
+    fit_thresholds,
+    score_signals,
+    video_signals,
+)
+
+__all__ = ["BaselineConfig", "motion_signal", "spot_video", "evaluate_baseline", "OffdConfig",
+           "video_signals", "fit_thresholds", "score_signals", "read_split", "add_arguments",
+           "run"]
+
+
+def read_split(data: Path) -> dict[str, str]:
+    """subject -> split from a dataset's ``split.csv`` (SynthME2); empty when there is none."""
+    path = Path(data) / "split.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and not {"subject", "split"} <= set(rows[0]):
+        raise ValueError(f"{path}: needs the columns subject,split")
+    return {r["subject"]: r["split"] for r in rows}
+
+
+def _names(text: str) -> list[str]:
+    return [s for s in (text or "").split(",") if s]
+
+
+def choose_subjects(all_subjects: set[str], split: dict[str, str], names: str,
+                    split_name: str, what: str) -> set[str]:
+    """Subjects named by a comma list and/or a split name (``what`` names the option)."""
+    wanted = set(_names(names))
+    unknown = sorted(wanted - all_subjects)
+    if unknown:
+        raise ValueError(f"{what}: unknown subjects {unknown}")
+    if split_name:
+        if not split:
+            raise ValueError(f"{what}: split {split_name!r} asked, but the dataset has no "
+                             "split.csv (name the subjects instead)")
+        in_split = {s for s, sp in split.items() if sp == split_name} & all_subjects
+        if not in_split:
+            valid = sorted(set(split.values()))
+            raise ValueError(f"{what}: no subject in split {split_name!r} (splits: {valid})")
+        wanted |= in_split
+    return wanted
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", default="framediff", choices=["framediff", "offd"],
+                        help="framediff: block frame differences; offd: optical flow in "
+                             "landmark regions (thresholds fitted on training subjects)")
+    parser.add_argument("--data", required=True, type=Path, help="dataset root")
+    parser.add_argument("--format", default="auto", choices=["auto", "casme2", "samm", "generic"])
+    parser.add_argument("--cache", type=Path, default=Path("cache"), help="face-crop cache")
+    parser.add_argument("--subjects", default="", help="comma list: score only these subjects")
+    parser.add_argument("--split", default="", help="score only this split of split.csv "
+                                                    "(e.g. test)")
+    parser.add_argument("--p", type=float, default=BaselineConfig.p,
+                        help="framediff threshold factor")
+    parser.add_argument("--fit-split", default="train",
+                        help="offd: fit the thresholds on this split (default train)")
+    parser.add_argument("--fit-subjects", default="",
+                        help="offd: fit on these subjects instead (comma list)")
+    parser.add_argument("--report-split", default="validation",
+                        help="offd: also print the fitted thresholds' F1 on this split")
+    parser.add_argument("--thresholds", default="",
+                        help="offd: MICRO,MACRO thresholds to use instead of fitting")
+    parser.add_argument("--preset", default=OffdConfig.preset, choices=["ultrafast", "fast",
+                                                                        "medium"],
+                        help="offd: OpenCV DIS preset")
+    parser.add_argument("--micro-lag-s", type=float, default=OffdConfig.micro_lag_s)
+    parser.add_argument("--macro-lag-s", type=float, default=OffdConfig.macro_lag_s)
+    parser.add_argument("--intervals-out", type=Path, default=None,
+                        help="offd: write the scored split's intervals (merging) as CSV")
+    parser.add_argument("--iou", type=float, default=0.5)
+    parser.add_argument("--json", action="store_true")
+
+
+def _signals_for(videos: list[Any], cfg: OffdConfig, cache: Path, data: Path,
+                 progress: bool = True) -> list[VideoSignals]:
+    """Flow signals of every video, cached on disk (they do not depend on the thresholds)."""
+    from tqdm import tqdm
+
+    key = hashlib.sha1(json.dumps([str(Path(data).resolve()), cfg.micro_lag_s,
+                                   cfg.macro_lag_s, cfg.preset, cfg.region_pad_iod]
+                                  ).encode()).hexdigest()[:12]
+    folder = Path(cache) / "offd_signals" / key
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for v in tqdm(videos, desc="offd flow", unit="video", disable=not progress,
+                  file=sys.stderr):
+        f = folder / f"{v.subject}__{v.video}.npz"
+        if f.is_file():
+            z = np.load(f)
+            sig = VideoSignals(v.subject, v.video, v.fps, z["micro"], z["macro"],
+                               np.asarray(v.valid, bool), tuple(z["names"].tolist()),
+                               tuple(v.annotations))
+        else:
+            sig = video_signals(v.crops, v.valid, v.fps, v.subject, v.video, cfg, v.annotations)
+            np.savez(f, micro=sig.micro, macro=sig.macro, names=np.array(sig.names))
+        out.append(sig)
+    return out
+
+
+def _run_offd(args: argparse.Namespace, videos: list[Any], split: dict[str, str],
+              scored: set[str]) -> int:
+    import cv2
+
+    from realtime.metrics import format_table, table_dict, write_intervals_csv
+
+    cv2.setNumThreads(1)
+    cfg = OffdConfig(preset=args.preset, micro_lag_s=args.micro_lag_s,
+                     macro_lag_s=args.macro_lag_s)
+    all_subjects = {v.subject for v in videos}
+    fitted = None
+    if args.thresholds:
+        try:
+            mi, ma = (float(x) for x in args.thresholds.split(","))
+        except ValueError:
+            raise ValueError(f"--thresholds {args.thresholds!r}: give MICRO,MACRO "
+                             "numbers") from None
+        from dataclasses import replace
+
+        cfg = replace(cfg, micro_threshold=mi, macro_threshold=ma)
+        fit_set: set[str] = set()
+    else:
+        fit_set = choose_subjects(all_subjects, split, args.fit_subjects,
+                                  "" if args.fit_subjects else args.fit_split, "--fit-split")
+        overlap = sorted(fit_set & scored)
+        if overlap and scored != all_subjects:
+            raise ValueError(f"fit and scored subjects overlap: {overlap[:5]}... (fit on "
+                             "training subjects, score others)")
+    needed = [v for v in videos if v.subject in fit_set | scored
+              or split.get(v.subject) == args.report_split]
+    signals = _signals_for(needed, cfg, args.cache, args.data)
+    lines = []
+    if fit_set:
+        fit_sig = [s for s in signals if s.subject in fit_set]
+        cfg = fit_thresholds(fit_sig, cfg, iou=args.iou)
+        fitted = score_signals(fit_sig, cfg, "merging", args.iou)[0]
+        lines.append(f"thresholds fitted on {len(fit_set)} subjects ({len(fit_sig)} videos): "
+                     f"micro {cfg.micro_threshold:g}, macro {cfg.macro_threshold:g}; fit-set "
+                     f"overall F1 {fitted.overall.f1:.4f} (merging)")
+    if args.report_split and split:
+        rep = [s for s in signals if split.get(s.subject) == args.report_split
+               and s.subject not in fit_set]
+        if rep:
+            r = score_signals(rep, cfg, "merging", args.iou)[0]
+            lines.append(f"{args.report_split} split ({len(rep)} videos): overall F1 "
+                         f"{r.overall.f1:.4f}, macro {r.macro.f1:.4f}, micro {r.micro.f1:.4f} "
+                         "(merging)")
+    eval_sig = [s for s in signals if s.subject in scored]
+    runs = {}
+    for variant in VARIANTS:
+        runs[variant], pred = score_signals(eval_sig, cfg, variant, args.iou)
+        if variant == "merging" and args.intervals_out is not None:
+            write_intervals_csv(args.intervals_out, pred)
+    if args.json:
+        print(json.dumps({"method": "offd", "micro_threshold": cfg.micro_threshold,
+                          "macro_threshold": cfg.macro_threshold, "notes": lines,
+                          "table": table_dict(runs)}, indent=2))
+    else:
+        print("\n".join(lines))
+        print(f"scored: {len(scored)} subjects, {len(eval_sig)} videos")
+        print(format_table(runs))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from export.model import ModelConfig
+    from export.videos import load_videos
+    from realtime.metrics import format_table, table_dict
+
+    try:
+        split = read_split(args.data)
+        videos, _ = load_videos(args.data, args.format, args.cache, ModelConfig())
+        all_subjects = {v.subject for v in videos}
+        scored = choose_subjects(all_subjects, split, args.subjects, args.split, "--subjects")
+        scored = scored or all_subjects
+        if args.method == "offd":
+            return _run_offd(args, videos, split, scored)
+        cfg = BaselineConfig(p=args.p)
+        videos = [v for v in videos if v.subject in scored]
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = evaluate_baseline(videos, cfg, args.iou)
+    runs = {"baseline": result["score"]}
+    print(json.dumps(table_dict(runs), indent=2) if args.json else format_table(runs))
+    return 0

@@ -15,8 +15,9 @@ Timing: ``FaceCropper(on_timing=callback)`` reports the wall time of each step i
 ``callback(stage, ms)`` with stage one of :data:`TIMED_STAGES` (a detector run, a tracking
 attempt, the box and crop step), so a benchmark can time them without reaching inside.
 
-Torch-free: numpy, opencv and mediapipe only. mediapipe is imported when a cropper is built, so
-:func:`normalize_frame` and :func:`crop_face` cost nothing to import.
+Torch-free: numpy, opencv and mediapipe only; mediapipe is imported when a cropper is built.
+The pure image steps (:func:`~realtime.image.normalize_frame`, :func:`~realtime.image.crop_face`)
+live in :mod:`realtime.image`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from realtime.image import crop_face, normalize_frame, region
+from realtime.vocab import check_bool, check_int, check_number, is_int
 
 STATUS_OK = "ok"  # face found, crop taken wholly inside the frame
 STATUS_AT_EDGE = "at_edge"  # crop box crosses the frame edge: padded by edge replication
@@ -48,93 +52,6 @@ _TEMPLATE_PX = 40  # side of the grey tracking template
 _SEARCH_FRAC = 0.25  # tracking searches this fraction of the face side around the last position
 _MATCH_IOU = 0.3  # a detection overlapping the followed face this much is the same face
 _SETTLE_FRAC = 0.25  # the box stops moving once within this fraction of the deadband
-
-
-def normalize_frame(frame: Any, *, name: str = "frame") -> np.ndarray:
-    """Return ``frame`` as a C-contiguous BGR uint8 HxWx3 array.
-
-    Accepts BGR HxWx3, grayscale HxW or HxWx1, and BGRA HxWx4 (alpha dropped). Anything else
-    (float or other dtypes, NaN, empty, wrong shape) raises ValueError naming ``name``. A frame
-    that is already fine is returned as is, without a copy.
-    """
-    if not isinstance(frame, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array, got {type(frame).__name__}")
-    if frame.dtype != np.uint8:
-        hint = ""
-        if np.issubdtype(frame.dtype, np.floating):
-            nan = " and contains NaN" if frame.size and np.isnan(frame).any() else ""
-            hint = (f" (float frames{nan} are refused: scale to 0-255 and convert, e.g. "
-                    "np.clip(frame * 255, 0, 255).astype(np.uint8))")
-        raise ValueError(f"{name} has dtype {frame.dtype}; expected uint8 BGR{hint}")
-    if frame.size == 0:
-        raise ValueError(f"{name} is empty (shape {frame.shape})")
-    if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    if frame.ndim == 3:
-        channels = frame.shape[2]
-        if channels == 3:
-            return np.ascontiguousarray(frame)
-        if channels == 1:
-            return cv2.cvtColor(np.ascontiguousarray(frame[:, :, 0]), cv2.COLOR_GRAY2BGR)
-        if channels == 4:
-            return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGRA2BGR)
-    raise ValueError(
-        f"{name} has shape {frame.shape}; expected HxW (gray), HxWx1, HxWx3 (BGR) or HxWx4 (BGRA)"
-    )
-
-
-def _region(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-    """Pixels of ``image`` in [x0, x1) x [y0, y1); parts outside the frame replicate its edge."""
-    h, w = image.shape[:2]
-    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if cx0 >= cx1 or cy0 >= cy1:
-        raise ValueError(f"box {(x0, y0, x1, y1)} lies wholly outside the {w}x{h} frame")
-    roi = image[cy0:cy1, cx0:cx1]
-    if (cx0, cy0, cx1, cy1) == (x0, y0, x1, y1):
-        return roi
-    return cv2.copyMakeBorder(roi, cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1, cv2.BORDER_REPLICATE)
-
-
-def crop_face(
-    frame_bgr: np.ndarray,
-    box: tuple[int, int, int, int],
-    crop_size: int,
-    angle_deg: float = 0.0,
-) -> np.ndarray:
-    """Cut ``box`` (x0, y0, x1, y1 frame pixels, x1/y1 exclusive) out of a BGR frame.
-
-    Returns a ``(crop_size, crop_size)`` grayscale uint8 crop: the region is converted to grey
-    and resized with ``cv2.INTER_AREA``. Parts of the box outside the frame replicate the edge
-    pixels. With ``angle_deg`` != 0 the box is first rotated about its centre by that angle
-    (counter-clockwise in the image, as ``cv2.getRotationMatrix2D``), so that a face whose eye
-    line is tilted by ``angle_deg`` comes out level. Pure function: same input, same crop.
-    """
-    image = normalize_frame(frame_bgr, name="frame_bgr")
-    if int(crop_size) != crop_size or crop_size < 8:
-        raise ValueError(f"crop_size must be an integer >= 8, got {crop_size!r}")
-    x0, y0, x1, y1 = (int(v) for v in box)
-    if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"box {box} is empty: need x1 > x0 and y1 > y0")
-    if not math.isfinite(angle_deg):
-        raise ValueError(f"angle_deg must be finite, got {angle_deg!r}")
-    if angle_deg == 0.0:
-        gray = cv2.cvtColor(_region(image, x0, y0, x1, y1), cv2.COLOR_BGR2GRAY)
-    else:
-        h, w = image.shape[:2]
-        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
-            raise ValueError(f"box {(x0, y0, x1, y1)} lies wholly outside the {w}x{h} frame")
-        bw, bh = x1 - x0, y1 - y0
-        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-        m = cv2.getRotationMatrix2D((cx, cy), angle_deg, 1.0)
-        m[0, 2] -= x0
-        m[1, 2] -= y0
-        rotated = cv2.warpAffine(image, m, (bw, bh), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REPLICATE)
-        gray = cv2.cvtColor(rotated, cv2.COLOR_BGR2GRAY)
-    size = int(crop_size)
-    if gray.shape == (size, size):
-        return np.ascontiguousarray(gray)
-    return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)
 
 
 @dataclass(frozen=True)
@@ -174,45 +91,29 @@ class FaceCropConfig:
     snap_frac: float = 0.5
 
     def __post_init__(self) -> None:
-        def check(name: str, ok: bool, valid: str) -> None:
-            if not ok:
-                raise ValueError(f"FaceCropConfig.{name} must be {valid}, "
-                                 f"got {getattr(self, name)!r}")
+        def whole(name: str, low: int, high: int | None = None) -> None:
+            check_int(f"FaceCropConfig.{name}", getattr(self, name), low, high, what="an integer")
 
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int | np.integer) and not isinstance(v, bool)
+        def real(name: str, low: float, high: float | None = None, *, low_open: bool = False,
+                 what: str = "a number") -> None:
+            check_number(f"FaceCropConfig.{name}", getattr(self, name), low, high,
+                         low_open=low_open, what=what)
 
-        def is_num(v: Any) -> bool:
-            return (isinstance(v, int | float | np.integer | np.floating)
-                    and not isinstance(v, bool) and math.isfinite(float(v)))
-
-        check("crop_size", is_int(self.crop_size) and 8 <= self.crop_size <= 1024,
-              "an integer in [8, 1024]")
-        check("margin", is_num(self.margin) and 0.0 <= self.margin <= 2.0, "a number in [0, 2]")
-        check("min_face_px", is_int(self.min_face_px) and self.min_face_px >= 1,
-              "an integer >= 1")
-        check("detect_every_frames",
-              is_int(self.detect_every_frames) and 1 <= self.detect_every_frames <= 1000,
-              "an integer in [1, 1000]")
-        check("min_confidence", is_num(self.min_confidence) and 0.0 <= self.min_confidence <= 1.0,
-              "a number in [0, 1]")
-        check("model_selection", self.model_selection in (0, 1) and is_int(self.model_selection),
-              "0 (short range) or 1 (full range)")
-        check("align_eyes", isinstance(self.align_eyes, bool), "True or False")
-        check("deadband_frac", is_num(self.deadband_frac) and 0.0 <= self.deadband_frac <= 0.5,
-              "a number in [0, 0.5]")
-        check("smoothing", is_num(self.smoothing) and 0.0 < self.smoothing <= 1.0,
-              "a number in (0, 1]")
-        check("angle_deadband_deg",
-              is_num(self.angle_deadband_deg) and 0.0 <= self.angle_deadband_deg <= 45.0,
-              "a number of degrees in [0, 45]")
-        check("track_min_score",
-              is_num(self.track_min_score) and -1.0 <= self.track_min_score <= 1.0,
-              "a number in [-1, 1]")
-        check("max_missed_detections",
-              is_int(self.max_missed_detections) and 0 <= self.max_missed_detections <= 100,
-              "an integer in [0, 100]")
-        check("snap_frac", is_num(self.snap_frac) and self.snap_frac > 0.0, "a number > 0")
+        whole("crop_size", 8, 1024)
+        real("margin", 0, 2)
+        whole("min_face_px", 1)
+        whole("detect_every_frames", 1, 1000)
+        real("min_confidence", 0, 1)
+        if not (is_int(self.model_selection) and self.model_selection in (0, 1)):
+            raise ValueError(f"FaceCropConfig.model_selection must be 0 (short range) or 1 "
+                             f"(full range), got {self.model_selection!r}")
+        check_bool("FaceCropConfig.align_eyes", self.align_eyes)
+        real("deadband_frac", 0, 0.5)
+        real("smoothing", 0, 1, low_open=True)
+        real("angle_deadband_deg", 0, 45, what="a number of degrees")
+        real("track_min_score", -1, 1)
+        whole("max_missed_detections", 0, 100)
+        real("snap_frac", 0, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -479,7 +380,7 @@ class FaceCropper:
     def _set_template(self, image: np.ndarray, face: _Detection) -> None:
         x0, y0 = round(face.cx - face.side / 2), round(face.cy - face.side / 2)
         side = max(1, round(face.side))
-        gray = cv2.cvtColor(_region(image, x0, y0, x0 + side, y0 + side), cv2.COLOR_BGR2GRAY)
+        gray = cv2.cvtColor(region(image, x0, y0, x0 + side, y0 + side), cv2.COLOR_BGR2GRAY)
         self._template = cv2.resize(gray, (_TEMPLATE_PX, _TEMPLATE_PX),
                                     interpolation=cv2.INTER_AREA)
         self._face = face
@@ -496,7 +397,7 @@ class FaceCropper:
         h, w = image.shape[:2]
         if x0 + side <= 0 or y0 + side <= 0 or x0 >= w or y0 >= h:
             return None
-        gray = cv2.cvtColor(_region(image, x0, y0, x0 + side, y0 + side), cv2.COLOR_BGR2GRAY)
+        gray = cv2.cvtColor(region(image, x0, y0, x0 + side, y0 + side), cv2.COLOR_BGR2GRAY)
         search = cv2.resize(gray, (small, small), interpolation=cv2.INTER_AREA)
         res = cv2.matchTemplate(search, template, cv2.TM_CCOEFF_NORMED)
         res = np.nan_to_num(res, nan=0.0, posinf=0.0, neginf=0.0)

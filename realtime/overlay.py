@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from realtime.vocab import check_int
+
 if TYPE_CHECKING:
     from realtime.spotter import FrameOutput
 
@@ -137,11 +139,8 @@ class Overlay:
     """
 
     def __init__(self, class_names: Sequence[str], flash_frames: int = 8) -> None:
-        if isinstance(flash_frames, bool) or not isinstance(flash_frames, int) or not (
-                0 <= flash_frames <= 1000):
-            raise ValueError(f"flash_frames must be an int in [0, 1000], got {flash_frames!r}")
         self.class_names = tuple(class_names)
-        self.flash_frames = flash_frames
+        self.flash_frames = check_int("flash_frames", flash_frames, 0, 1000)
         self.reset()
 
     def reset(self) -> None:

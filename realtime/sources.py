@@ -19,7 +19,7 @@ OpenCV cannot be interrupted: then ``close`` waits ``timeout_s + 1`` s, logs a w
 thread releases the capture itself when that read returns; FFmpeg's read timeout bounds it.)
 
 Frames are BGR uint8; gray and 4-channel images are converted by
-:func:`realtime.face.normalize_frame`. Frames whose size changes mid-stream are passed through
+:func:`realtime.image.normalize_frame`. Frames whose size changes mid-stream are passed through
 as they are (the face path starts afresh on a size change).
 
 Other kinds of source plug in through the public reader interface: subclass :class:`Reader`
@@ -47,7 +47,7 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
-from realtime.face import normalize_frame
+from realtime.image import normalize_frame
 from realtime.vocab import (
     IMAGE_SUFFIXES,
     check_bool,

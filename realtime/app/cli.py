@@ -7,11 +7,16 @@ import os
 import sys
 from pathlib import Path
 
-import cv2
-
 from realtime.app.handlers import SpotterApp
 from realtime.app.page import build_app
-from realtime.spotter import DEFAULT_WEIGHTS
+from realtime.cli import (
+    EXIT_ERROR,
+    EXIT_OK,
+    add_provider_option,
+    add_threads_option,
+    add_weights_option,
+    quiet_logs,
+)
 from realtime.vocab import option_message
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -21,21 +26,20 @@ OPTION_NAMES = {"max_upload_mb": "--max-upload-mb", "concurrency": "--concurrenc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``serve`` options: network, the shared engine options, limits of the page."""
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
-                        help=f"folder of the exported ONNX graphs (default: {DEFAULT_WEIGHTS})")
+    add_weights_option(parser)
     parser.add_argument("--share", action="store_true",
                         help="also open a temporary public gradio.live link (off by default)")
     parser.add_argument("--concurrency", type=int, default=4, metavar="N",
                         help="streams processed at the same time (default 4)")
     parser.add_argument("--max-upload-mb", type=int, default=200, metavar="N",
                         help="largest video upload in MB (default 200)")
-    parser.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto",
-                        help="ONNX Runtime device (auto: CUDA when usable, else CPU)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="ONNX Runtime CPU threads per stream (default: one per core)")
+    add_provider_option(parser)
+    add_threads_option(parser,
+                       help="ONNX Runtime CPU threads per stream (default: one per core)")
     parser.add_argument("--allow-server-source", action="store_true",
                         help="enable the Server source tab even with --share or a "
                              "non-local --host (it opens cameras, URLs and files on this "
@@ -43,15 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build the page from the options and serve it until interrupted; 2 on a bad option."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    cv2.setLogLevel(0)
+    quiet_logs()
     weights = Path(args.weights)
     if not (weights / "backbone.onnx").is_file():
         print(f"error: no exported graphs in {weights} (backbone.onnx missing); "
               "pass --weights DIR (made by `python -m export onnx`)", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     exposed = bool(args.share) or args.host not in LOOPBACK_HOSTS
     try:
         blocks = build_app(weights, provider=args.provider, threads=args.threads,
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                            server_source=args.allow_server_source or not exposed)
     except ValueError as exc:  # name the command-line option, not the field
         print(f"error: {option_message(str(exc), OPTION_NAMES)}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     app: SpotterApp = blocks.spotter_app
     try:
         blocks.queue(default_concurrency_limit=args.concurrency).launch(
@@ -70,4 +73,4 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         app.sessions.close_all()
-    return 0
+    return EXIT_OK

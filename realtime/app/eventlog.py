@@ -4,16 +4,15 @@ the log table and the CSV/JSON download links."""
 from __future__ import annotations
 
 import base64
-import csv
 import html
-import io
 import json
 import threading
 from collections.abc import Sequence
 from typing import Any
 
-from realtime.events import CSV_COLUMNS, Event
+from realtime.events import Event
 from realtime.overlay import EXPRESSION_COLORS
+from realtime.sinks import csv_text
 
 LOG_COLUMNS = ("#", "expression", "onset (s)", "offset (s)", "duration (s)", "confidence",
                "frames", "note")
@@ -72,16 +71,8 @@ class EventLog:
                  e.expression) for e in self.shown()]
 
     def csv_text(self) -> str:
-        """All events (onsets and segments) as CSV, the columns of the ``spot`` command."""
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        for e in self.events:
-            d = e.to_dict()
-            writer.writerow(["" if d.get(k) is None else
-                             ("true" if d[k] is True else "false" if d[k] is False else d[k])
-                             for k in CSV_COLUMNS])
-        return buf.getvalue()
+        """All events (onsets and segments) as CSV, the file of ``spot --csv-out``."""
+        return csv_text(self.events)
 
     def json_text(self) -> str:
         """All events as a JSON array of :meth:`Event.to_dict` objects."""

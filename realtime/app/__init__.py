@@ -22,8 +22,9 @@ changed settings take effect.
 Modules, from the bottom up: ``settings`` (what the user and the server choose), ``eventlog``
 (the log and its HTML/downloads), ``timeline`` (the probability plot), ``analysis`` (one
 stream's spotter and what the page shows of it), ``channels`` (one stream per tab, background
-runs), ``sessions``, ``handlers`` (:class:`SpotterApp`, the logic Gradio calls), ``page`` (the
-layout) and ``cli`` (the ``serve`` command).
+runs), ``sessions``, ``panel`` (the log/timeline/status/downloads values sent to the page),
+``handlers`` (:class:`SpotterApp`, the logic Gradio calls), ``page`` (the layout) and ``cli``
+(the ``serve`` command).
 
 Torch-free.
 """

@@ -24,7 +24,8 @@ as they are (the face path starts afresh on a size change).
 
 Other kinds of source plug in through the public reader interface: subclass :class:`Reader`
 (``open``, ``read``, ``close``; ``description``, ``is_live``, ``fps``) and hand an instance to
-:func:`open_reader`, which runs it behind the same thread, queue and policies.
+:func:`open_reader`, which runs it behind the same thread, queue and policies. The built-in
+readers (OpenCV capture, image folder, iterable) live in :mod:`realtime.readers`.
 
 Errors: problems with the source itself (missing, unreadable, empty, unreachable, stalled) raise
 :class:`SourceError`, a ``RuntimeError``; bad arguments (types, ranges) raise ``ValueError``.
@@ -42,32 +43,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import cv2
 import numpy as np
 
 from realtime.image import normalize_frame
-from realtime.vocab import (
-    IMAGE_SUFFIXES,
-    check_bool,
-    check_int,
-    check_number,
-    is_image_file,
-    natural_key,
-)
+from realtime.readers import MAX_FPS, Reader, SourceError, make_reader
+from realtime.vocab import check_bool, check_int, check_number
+
+__all__ = ["Frame", "Reader", "Source", "SourceError", "open_reader", "open_source"]
 
 log = logging.getLogger(__name__)
 
-URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
-DEFAULT_FPS = 30.0
-_MAX_FPS = 10_000  # a frame rate a file reports above this is taken for garbage
-_RETRY_S = 0.005  # pause between failed reads of a live source
 _GRACE_S = 0.5  # the consumer's backstop waits this much longer than the reader's own deadline
-
-
-class SourceError(RuntimeError):
-    """A source cannot be opened, has nothing to read, or stopped delivering. Names the source."""
 
 
 @dataclass(frozen=True)
@@ -85,194 +72,6 @@ class Frame:
     time_s: float
     image: np.ndarray
     fps: float
-
-
-def _mask_url(url: str) -> str:
-    """The URL without its password, fit for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def _sane_fps(value: float) -> bool:
-    return math.isfinite(value) and 0.0 < value < _MAX_FPS
-
-
-# -- readers: one per kind of source; each lives on the capture thread -------------------------
-
-class Reader:
-    """The public reader interface: opens, reads and releases one kind of source.
-
-    All three methods run on the source's capture thread. Set ``description`` (names the
-    source in messages), ``is_live`` (True: the live drop policy and capture-time stamps) and
-    ``fps`` (the frame rate, read by the source once ``open`` returns).
-    """
-
-    description: str = ""
-    is_live: bool = False
-    fps: float = DEFAULT_FPS
-
-    def open(self) -> None:
-        """Open the source and check that it has a first frame; raise SourceError if not."""
-
-    def read(self, stop: threading.Event) -> tuple[np.ndarray, float | None] | None:
-        """The next frame as (image, media time in s or None), or None at the end.
-
-        A reader that waits (pacing, a slow device) should wait on ``stop`` and return None
-        once it is set. Images may be BGR, gray or BGRA; :func:`normalize_frame` converts them.
-        """
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release the source. Idempotent; called also when ``open`` or ``read`` raised."""
-
-
-class _CaptureReader(Reader):
-    """Camera, network stream or video file through ``cv2.VideoCapture``."""
-
-    def __init__(self, target: int | str, description: str, *, is_live: bool, is_url: bool,
-                 fps: float | None, timeout_s: float) -> None:
-        self._target = target
-        self.description = description
-        self.is_live = is_live
-        self._is_url = is_url
-        self._fps_override = fps
-        self._timeout_s = timeout_s
-        self._cap: Any = None
-        self._pending: np.ndarray | None = None
-        self._pending_time: float | None = None
-
-    def open(self) -> None:
-        deadline = time.monotonic() + self._timeout_s  # for opening and the first frame
-        ms = int(self._timeout_s * 1000)
-        if self._is_url:
-            self._cap = cv2.VideoCapture(self._target, cv2.CAP_FFMPEG,
-                                         [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms,
-                                          cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
-        else:
-            self._cap = cv2.VideoCapture(self._target)
-        if not self._cap.isOpened():
-            if isinstance(self._target, int):
-                why = "absent, busy, or not accessible"
-            elif self._is_url:
-                why = "unreachable, refused, or not a video stream"
-            else:
-                why = "not a video that OpenCV can decode"
-            raise SourceError(f"cannot open {self.description}: {why}")
-        if self.is_live:
-            self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the device's own backlog short
-        reported = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        if self._fps_override is not None:
-            self.fps = self._fps_override
-        elif _sane_fps(reported):
-            self.fps = reported
-        ok, image = self._cap.read()
-        if self.is_live:
-            while not ok and time.monotonic() < deadline:
-                time.sleep(_RETRY_S)
-                ok, image = self._cap.read()
-        if not ok or image is None:
-            what = "delivered no frame" if self.is_live else "has no frames"
-            raise SourceError(f"{self.description} {what}")
-        self._pending, self._pending_time = image, self._media_time()
-
-    def _media_time(self) -> float | None:
-        if self.is_live:
-            return None
-        ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
-        return ms / 1000.0 if math.isfinite(ms) else None
-
-    def read(self, stop: threading.Event) -> tuple[np.ndarray, float | None] | None:
-        if self._pending is not None:
-            image, self._pending = self._pending, None
-            return image, self._pending_time
-        ok, image = self._cap.read()
-        if not self.is_live:
-            return (image, self._media_time()) if ok and image is not None else None
-        deadline = time.monotonic() + self._timeout_s
-        while not ok or image is None:
-            if stop.is_set():
-                return None
-            if time.monotonic() > deadline:
-                raise SourceError(f"{self.description} stopped delivering frames "
-                                  f"(none for {self._timeout_s:g} s)")
-            time.sleep(_RETRY_S)
-            ok, image = self._cap.read()
-        return image, None
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
-
-
-class _FolderReader(Reader):
-    """Images of one folder in natural name order (img2 before img10)."""
-
-    def __init__(self, folder: Path, fps: float | None, single: Path | None = None) -> None:
-        self._folder = folder
-        self.fps = fps if fps is not None else DEFAULT_FPS
-        if single is not None:
-            self._files = [single]
-            self.description = f"image {single}"
-        else:
-            self._files = sorted((p for p in folder.iterdir() if p.is_file() and is_image_file(p)),
-                                 key=natural_key)
-            self.description = f"image folder {folder} ({len(self._files)} images)"
-        self._next = 0
-        self._first: np.ndarray | None = None
-
-    def open(self) -> None:
-        if not self._files:
-            raise SourceError(f"image folder {self._folder} has no images "
-                              f"({', '.join(IMAGE_SUFFIXES)})")
-        self._first = self._load()  # fail at open, not mid-iteration, if the first is bad
-
-    def _load(self) -> np.ndarray:
-        path = self._files[self._next]
-        self._next += 1
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise SourceError(f"cannot read image {path} in {self.description}")
-        return image
-
-    def read(self, stop: threading.Event) -> tuple[np.ndarray, float | None] | None:
-        if self._first is not None:
-            image, self._first = self._first, None
-            return image, None
-        if self._next >= len(self._files):
-            return None
-        return self._load(), None
-
-
-class _IterableReader(Reader):
-    """Frames from any Python iterable of numpy arrays."""
-
-    def __init__(self, frames: Iterable[Any], fps: float | None) -> None:
-        self._frames = frames
-        self._it: Iterator[Any] | None = None
-        self.fps = fps if fps is not None else DEFAULT_FPS
-        self.description = f"iterable of frames ({type(frames).__name__})"
-
-    def open(self) -> None:
-        self._it = iter(self._frames)
-
-    def read(self, stop: threading.Event) -> tuple[np.ndarray, float | None] | None:
-        assert self._it is not None
-        try:
-            return next(self._it), None
-        except StopIteration:
-            return None
-
-    def close(self) -> None:
-        close = getattr(self._it, "close", None)
-        if callable(close):
-            close()
 
 
 # -- the source --------------------------------------------------------------------------------
@@ -500,9 +299,9 @@ def open_source(
     """
     check_bool("realtime", realtime)
     check_int("queue_size", queue_size, 1)
-    fps_f = check_number("fps", fps, 0, _MAX_FPS, low_open=True, high_open=True, optional=True)
+    fps_f = check_number("fps", fps, 0, MAX_FPS, low_open=True, high_open=True, optional=True)
     timeout = _check_timeout(timeout_s)
-    return open_reader(_make_reader(spec, fps_f, timeout), realtime=realtime,
+    return open_reader(make_reader(spec, fps_f, timeout), realtime=realtime,
                        queue_size=queue_size, timeout_s=timeout)
 
 
@@ -527,36 +326,3 @@ def open_reader(reader: Reader, *, realtime: bool = False, queue_size: int = 4,
                     timeout_s=_check_timeout(timeout_s))
     source._start()
     return source
-
-
-def _make_reader(spec: Any, fps: float | None, timeout_s: float) -> Reader:
-    if isinstance(spec, bool):
-        raise ValueError(f"source spec must be a camera index, path, URL or iterable, got {spec!r}")
-    if isinstance(spec, int | np.integer) or (isinstance(spec, str) and spec.strip().isdigit()):
-        index = int(spec)
-        if index < 0:
-            raise ValueError(f"camera index must be >= 0, got {index}")
-        return _CaptureReader(index, f"camera {index}", is_live=True, is_url=False, fps=fps,
-                              timeout_s=timeout_s)
-    if isinstance(spec, str) and urlsplit(spec).scheme.lower() in URL_SCHEMES:
-        return _CaptureReader(spec, f"stream {_mask_url(spec)}", is_live=True, is_url=True,
-                              fps=fps, timeout_s=timeout_s)
-    if isinstance(spec, str | Path):
-        path = Path(spec).expanduser()
-        if path.is_dir():
-            return _FolderReader(path, fps)
-        if not path.exists():
-            raise SourceError(f"no such video file or image folder: {path}")
-        if is_image_file(path):
-            return _FolderReader(path.parent, fps, single=path)  # one still image
-        return _CaptureReader(str(path), f"video file {path}", is_live=False, is_url=False,
-                              fps=fps, timeout_s=timeout_s)
-    if isinstance(spec, np.ndarray):
-        if spec.ndim != 4:
-            raise ValueError(f"an array source must be N x H x W x C frames, got shape "
-                             f"{spec.shape}; pass a list for a single image or gray frames")
-        return _IterableReader(spec, fps)
-    if isinstance(spec, bytes) or not isinstance(spec, Iterable):
-        raise ValueError(f"source spec must be a camera index, path, URL or iterable of frames, "
-                         f"got {type(spec).__name__}")
-    return _IterableReader(spec, fps)

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime import sources
+from realtime import readers, sources
 from realtime.sources import Frame, SourceError, open_source
 
 
@@ -96,7 +96,7 @@ class FakeCapture:
 def fake_capture(monkeypatch: pytest.MonkeyPatch) -> type[FakeCapture]:
     """A fresh FakeCapture subclass patched in for cv2.VideoCapture; set attributes to tune."""
     cls = type("Fake", (FakeCapture,), {"instances": []})
-    monkeypatch.setattr(sources.cv2, "VideoCapture", cls)
+    monkeypatch.setattr(readers.cv2, "VideoCapture", cls)
     return cls
 
 

@@ -39,6 +39,7 @@ class Analysis:
 
     @property
     def frames(self) -> int:
+        """Frames processed so far."""
         return self.spotter.stats.frames
 
     def process(self, frame: Frame) -> np.ndarray:
@@ -61,6 +62,8 @@ class Analysis:
             self.log.add(self.spotter.flush())
 
     def status_text(self, short: bool = False) -> str:
+        """Rate, window latency and provider; the page's long form adds drops, frames, face and
+        events."""
         eng = self.spotter.engine
         text = (f"{self.rate.fps:.1f} frames/s | {self.latency_ms:.0f} ms per window | "
                 f"{eng.provider}")
@@ -72,6 +75,7 @@ class Analysis:
                 f"events: {len(self.log.shown())}")
 
     def close(self) -> None:
+        """Release the spotter's graphs."""
         with self._lock:
             self.spotter.close()
 

@@ -42,6 +42,7 @@ class Channel:
         self.polled_status = ""
 
     def analysis_for(self, settings: SpotSettings, source_name: str) -> Analysis:
+        """The channel's analysis, created with ``settings`` if there is none yet."""
         with self.lock:
             if self.analysis is None:
                 spotter = self._factory(settings, source_name)
@@ -144,6 +145,7 @@ class WebcamChannel(Channel):
             return cv2.cvtColor(analysis.process(frame), cv2.COLOR_BGR2RGB)
 
     def reset(self) -> None:
+        """Forget the stream, its arrival times and counters."""
         with self.lock:
             super().reset()
             self.frames_received = self.pauses = 0
@@ -175,11 +177,13 @@ class BackgroundRun:
                                         name=f"spot: {source.description}")
 
     def start(self) -> BackgroundRun:
+        """Start the reading thread; returns self."""
         self._thread.start()
         return self
 
     @property
     def finished(self) -> bool:
+        """Whether the thread is done (the source is released, the log flushed)."""
         return self._done.is_set()
 
     @property
@@ -245,6 +249,7 @@ class SourceChannel(Channel):
 
     @property
     def running(self) -> bool:
+        """Whether a run is reading its source now."""
         return self.run is not None and not self.run.finished
 
     def start(self, source: Source, settings: SpotSettings,
@@ -292,6 +297,7 @@ class SourceChannel(Channel):
         return f"{state} | {analysis.status_text()}{extra}"
 
     def reset(self) -> None:
+        """Stop the run and forget the stream (the next start begins afresh)."""
         with self.lock:
             self.stop()
             self.run = None

@@ -57,6 +57,7 @@ class EventLog:
 
     @property
     def events(self) -> list[Event]:
+        """Every event added, in order (a copy)."""
         with self._lock:
             return list(self._events)
 

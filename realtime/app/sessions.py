@@ -26,11 +26,15 @@ class Session:
                                        continue_stream=False)
 
     def channel(self, name: str) -> Channel:
+        """The channel of a tab: ``webcam``, ``server`` or ``recording``."""
         channels: dict[str, Channel] = {"webcam": self.webcam, "server": self.server,
                                         "recording": self.recording}
+        if name not in channels:
+            raise ValueError(f"no channel {name!r}: the tabs are {', '.join(channels)}")
         return channels[name]
 
     def close(self) -> None:
+        """Close every channel (stop runs, free spotters); one failing does not stop the others."""
         for channel in (self.webcam, self.server, self.recording):
             try:
                 channel.close()
@@ -62,10 +66,12 @@ class SessionRegistry:
             return session
 
     def find(self, session_id: str) -> Session | None:
+        """The session if it is open; never creates one."""
         with self._lock:
             return self._sessions.get(session_id)
 
     def close(self, session_id: str) -> None:
+        """Close a session and remember its id (a late call must not revive it)."""
         with self._lock:
             session = self._sessions.pop(session_id, None)
             self._closed[session_id] = None
@@ -75,6 +81,7 @@ class SessionRegistry:
             session.close()
 
     def close_all(self) -> None:
+        """Close every session (the server stops)."""
         with self._lock:
             sessions = list(self._sessions.values())
             self._sessions.clear()
@@ -82,6 +89,7 @@ class SessionRegistry:
             session.close()
 
     def sessions(self) -> list[Session]:
+        """The open sessions (a copy)."""
         with self._lock:
             return list(self._sessions.values())
 

@@ -26,6 +26,7 @@ class SpotSettings:
         check_threshold(self.threshold)
 
     def postprocess(self) -> PostprocessConfig:
+        """The post-processing settings of the merger."""
         return PostprocessConfig(merge_gap_frames=self.merge_gap_frames,
                                  min_length_frames=self.min_length_frames,
                                  relabel_by_duration=self.relabel_by_duration)

@@ -83,9 +83,11 @@ class _Plot:
         self.left, self.right, self.top, self.bottom = 34, width_px - 8, 8, height_px - 20
 
     def x_of(self, t: float) -> int:
+        """Pixel column of media time ``t`` (seconds)."""
         return int(round(self.left + (t - self.start_s) / self.span_s * (self.right - self.left)))
 
     def y_of(self, p: float) -> int:
+        """Pixel row of probability ``p`` (clipped to [0, 1])."""
         return int(round(self.bottom - float(np.clip(p, 0.0, 1.0)) * (self.bottom - self.top)))
 
     def _text(self, text: str, org: tuple[int, int], color: tuple[int, int, int],

@@ -145,3 +145,10 @@ def test_reset_handler_clears_the_panel(app: SpotterApp) -> None:
     out = app.on_reset("webcam", request("s"))
     assert out[0] is None and "no events yet" in out[1] and out[3] == "idle"
     assert app.sessions.get("s").webcam.analysis is None
+
+
+def test_an_unknown_channel_is_named(app: SpotterApp) -> None:
+    with pytest.raises(ValueError, match="no channel 'mirror': the tabs are webcam, server"):
+        app.sessions.get("s").channel("mirror")
+    with pytest.raises(ValueError, match="webcam is not a server-side channel"):
+        app.on_stop("webcam", request("s"))

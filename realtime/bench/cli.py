@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from realtime.bench.config import (
     BenchError,
     parse_size,
 )
+from realtime.cli.options import EXIT_ERROR, EXIT_OK, add_engine_options, quiet_logs
+from realtime.vocab import option_error
 
-EXIT_OK = 0
-EXIT_ERROR = 2
 # BenchConfig field -> the option that sets it (for error messages).
 OPTION_NAMES = {"frames": "--frames", "runs": "--runs", "warmup_frames": "--warmup",
                 "long_frames": "--long-frames", "live_frames": "--live-frames",
@@ -29,16 +28,12 @@ OPTION_NAMES = {"frames": "--frames", "runs": "--runs", "warmup_frames": "--warm
 
 
 def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    from realtime.spotter import DEFAULT_WEIGHTS
-
     parser.add_argument("--source", type=Path, default=None, metavar="CLIP",
                         help="video file with one face (default: the built-in demo clip)")
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, metavar="DIR",
-                        help=f"folder of the exported ONNX graphs (default: {DEFAULT_WEIGHTS})")
-    parser.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto",
-                        help="ONNX Runtime device (cuda: error when CUDA is not usable)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads for ONNX Runtime and torch (default: physical cores)")
+    add_engine_options(parser, weights_metavar="DIR",
+                       provider_help="ONNX Runtime device (cuda: error when CUDA is not usable)",
+                       threads_help="CPU threads for ONNX Runtime and torch (default: physical "
+                                    "cores)")
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,11 +116,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
             eager=not args.no_eager, checkpoint=args.checkpoint, int8=int8,
             threshold=args.threshold)
     except ValueError as exc:
-        msg = str(exc)
-        for field, opt in OPTION_NAMES.items():
-            if msg.startswith(field + " "):
-                msg = opt + msg[len(field):]
-        raise ValueError(msg) from None
+        raise option_error(exc, OPTION_NAMES) from None
 
 
 def _command_line() -> str:
@@ -143,18 +134,13 @@ def _write(path: Path | None, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; print the Markdown, write the JSON/Markdown/PNG files asked for."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import cv2
-
+    quiet_logs()
     from realtime.bench.report import format_markdown, write_histogram
     from realtime.bench.runner import run_bench
     from realtime.contract import ContractError
     from realtime.demo import DemoMissingError
     from realtime.engine import EngineError
     from realtime.sources import SourceError
-
-    cv2.setLogLevel(0)
 
     def say(text: str) -> None:
         if not args.quiet:

@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from realtime.cli.options import PROVIDERS
+from realtime.vocab import check_choice, check_int, check_number, check_threads, is_int
+
 MODES = ("cached", "window", "cached-int8", "eager")
 INT8_FILE = "backbone_int8.onnx"
 DEFAULT_FRAMES = 300
@@ -24,10 +27,6 @@ TARGET_GROWTH_MB = 20.0  # RSS growth over the long run
 
 class BenchError(RuntimeError):
     """The benchmark cannot run (no clip, no face in it, bad settings); the message says why."""
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -52,32 +51,20 @@ class BenchConfig:
     threshold: float | None = None  # the spotter's expression threshold (None: argmax)
 
     def __post_init__(self) -> None:
-        def need(name: str, ok: bool, valid: str) -> None:
-            if not ok:
-                raise ValueError(f"{name} must be {valid}, got {getattr(self, name)!r}")
-
-        need("provider", self.provider in ("auto", "cuda", "cpu"), "auto, cuda or cpu")
-        need("frames", _is_int(self.frames) and 8 <= self.frames <= 1_000_000,
-             "an int in [8, 1000000]")
-        need("runs", _is_int(self.runs) and 1 <= self.runs <= 100, "an int in [1, 100]")
-        need("warmup_frames", _is_int(self.warmup_frames) and 0 <= self.warmup_frames <= 10_000,
-             "an int in [0, 10000]")
-        need("long_frames", _is_int(self.long_frames) and 0 <= self.long_frames <= 10_000_000,
-             "an int in [0, 10000000] (0: no memory run)")
-        need("live_frames", self.live_frames is None or (
-            _is_int(self.live_frames) and 0 <= self.live_frames <= 1_000_000),
-             "None or an int in [0, 1000000] (0: no live run)")
-        need("live_fps", isinstance(self.live_fps, int | float) and 1.0 <= self.live_fps <= 1000,
-             "a frame rate in [1, 1000]")
-        need("threads", self.threads is None or (_is_int(self.threads)
-                                                 and 1 <= self.threads <= 256),
-             "None or an int in [1, 256]")
-        need("threshold", self.threshold is None or (
-            isinstance(self.threshold, int | float) and 0.0 <= self.threshold <= 1.0),
-             "None or a probability in [0, 1]")
-        need("resize", self.resize is None or (
-            len(self.resize) == 2 and all(_is_int(v) and 16 <= v <= 8192 for v in self.resize)),
-             "None or (width, height) in [16, 8192] px")
+        check_choice("provider", self.provider, PROVIDERS)
+        check_int("frames", self.frames, 8, 1_000_000)
+        check_int("runs", self.runs, 1, 100)
+        check_int("warmup_frames", self.warmup_frames, 0, 10_000)
+        check_int("long_frames", self.long_frames, 0, 10_000_000, note="(0: no memory run)")
+        check_int("live_frames", self.live_frames, 0, 1_000_000, optional=True,
+                  note="(0: no live run)")
+        check_number("live_fps", self.live_fps, 1, 1000, what="a frame rate")
+        check_threads(self.threads)
+        check_number("threshold", self.threshold, 0, 1, optional=True, what="a probability")
+        if self.resize is not None and not (len(self.resize) == 2 and all(
+                is_int(v) and 16 <= v <= 8192 for v in self.resize)):
+            raise ValueError(f"resize must be None or (width, height) in [16, 8192] px, "
+                             f"got {self.resize!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (paths as strings, the size as a list) for the report."""

@@ -45,9 +45,10 @@ from realtime.face import (
 )
 from realtime.merger import OnlineMerger
 from realtime.postprocess import PostprocessConfig, check_threshold, label_of
+from realtime.readers import DEFAULT_FPS
 from realtime.sources import Frame, Source, open_source
 from realtime.timing import EngineTimings, StageTimer
-from realtime.vocab import check_int
+from realtime.vocab import check_int, is_number
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_BATCH_FRAMES = 32
@@ -261,8 +262,8 @@ class Spotter:
     # -- per frame -----------------------------------------------------------------------------
     def _ensure_merger(self, fps: float) -> OnlineMerger:
         if self._merger is None:
-            if not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
-                fps = 30.0
+            if not (is_number(fps) and math.isfinite(fps) and fps > 0):
+                fps = DEFAULT_FPS
             self._fps = float(fps)
             self._merger = OnlineMerger(self.class_names, self._fps, self.postprocess,
                                         expression_threshold=self.threshold,

@@ -5,7 +5,7 @@ whole window through the model: K crops through the backbone, then the head. Thi
 exactly that with the PyTorch model in eager mode (fp32, ``torch.inference_mode``), so the
 benchmark can say how much the exported graphs and the feature cache gain over it.
 
-The live half never imports torch: ``realtime.bench`` loads this module by name with
+The live half never imports torch: ``realtime.bench.modes`` loads this module by name with
 ``importlib``, only when torch is installed, and only for this one comparison.
 
 Speed does not depend on the weights' values, but the reference uses the real ones when it can:
@@ -30,6 +30,7 @@ from realtime import contract as C
 
 
 def _graph_contract(graph_dir: Path) -> C.Contract:
+    """The contract in the metadata of the first exported graph found in ``graph_dir``."""
     import onnx
 
     for kind in ("window", "head", "backbone"):
@@ -43,6 +44,7 @@ def _graph_contract(graph_dir: Path) -> C.Contract:
 
 
 def _find_checkpoint(graph_dir: Path, sha256: str) -> Path | None:
+    """A ``*.pt`` file in ``graph_dir`` whose SHA-256 is ``sha256`` (the graphs' own)."""
     for path in sorted(graph_dir.glob("*.pt")):
         if path.stat().st_size < 2_000_000_000 and file_sha256(path) == sha256:
             return path
@@ -84,6 +86,7 @@ class EagerReference:
         self.torch_version = torch.__version__
 
     def reset(self) -> None:
+        """Forget the buffered crops (a new window starts)."""
         self._crops.clear()
 
     def push(self, crop: np.ndarray) -> np.ndarray | None:
@@ -113,9 +116,11 @@ class EagerReference:
         return out
 
     def sync(self) -> None:
+        """Wait for the device's queued work (CUDA), so that wall times cover it."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
     def describe(self) -> dict[str, Any]:
+        """torch version, threads, device and where the weights came from (for the report)."""
         return {"torch": self.torch_version, "threads": self.threads,
                 "device": str(self.device), "weights": self.weights_note}

@@ -102,7 +102,7 @@ class Segment:
 def check_threshold(expression_threshold: float | None) -> float | None:
     """None (plain argmax) or an expression probability threshold in [0, 1]."""
     return check_number("expression_threshold", expression_threshold, 0, 1, optional=True,
-                        what="a probability")
+                        what="")
 
 
 def micro_max_frames(fps: float, micro_max_s: float = 0.5) -> int:

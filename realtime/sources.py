@@ -298,8 +298,9 @@ def open_source(
     Raises SourceError when the source cannot be opened or has no frame.
     """
     check_bool("realtime", realtime)
-    check_int("queue_size", queue_size, 1)
-    fps_f = check_number("fps", fps, 0, MAX_FPS, low_open=True, high_open=True, optional=True)
+    check_int("queue_size", queue_size, 1, what="an integer")
+    fps_f = None if fps is None else check_number("fps", fps, 0, MAX_FPS, low_open=True,
+                                                  high_open=True)
     timeout = _check_timeout(timeout_s)
     return open_reader(make_reader(spec, fps_f, timeout), realtime=realtime,
                        queue_size=queue_size, timeout_s=timeout)
@@ -321,7 +322,7 @@ def open_reader(reader: Reader, *, realtime: bool = False, queue_size: int = 4,
     if not isinstance(reader, Reader):
         raise ValueError(f"reader must be a realtime.sources.Reader, got {type(reader).__name__}")
     check_bool("realtime", realtime)
-    queue = check_int("queue_size", queue_size, 1)
+    queue = check_int("queue_size", queue_size, 1, what="an integer")
     source = Source(reader, realtime=realtime, queue_size=queue,
                     timeout_s=_check_timeout(timeout_s))
     source._start()

@@ -83,7 +83,7 @@ def _range_text(low: float | None, high: float | None, low_open: bool, high_open
 
 
 def _fail(name: str, value: Any, what: str, optional: bool, note: str) -> ValueError:
-    valid = ("None or " if optional else "") + what + (f" {note}" if note else "")
+    valid = " ".join(f"{'None or ' if optional else ''}{what} {note}".split())
     return ValueError(f"{name} must be {valid}, got {value!r}")
 
 
@@ -108,7 +108,8 @@ def check_int(name: str, value: Any, low: int | None = None, high: int | None = 
     """``value`` as an int in ``[low, high]`` (either bound may be None); bools are refused.
 
     ``optional`` also accepts None; ``what`` names the kind in the message ("an int frame
-    index"), ``note`` is appended to it ("(0: skip)"). Raises ValueError naming ``name``.
+    index"; "" for just the range), ``note`` is appended to it ("(0: skip)"). Raises ValueError
+    naming ``name``.
     """
     if value is None and optional:
         return None

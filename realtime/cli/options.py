@@ -61,7 +61,7 @@ def check_threads_option(threads: int | None) -> int | None:
     option otherwise)."""
     if threads is None:
         return None
-    return check_int("--threads", threads, 1, MAX_THREADS)
+    return check_int("--threads", threads, 1, MAX_THREADS, what="")
 
 
 def quiet_logs() -> None:

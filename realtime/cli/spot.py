@@ -222,7 +222,7 @@ class SpotRun:
 
         a = self.args
         if a.max_frames is not None:
-            check_int("--max-frames", a.max_frames, 1)
+            check_int("--max-frames", a.max_frames, 1, what="")
         check_threads_option(a.threads)
         try:
             config = PostprocessConfig(merge_gap_frames=a.merge_gap,

@@ -426,7 +426,7 @@ def test_open_reader_reports_open_errors_and_checks_its_arguments() -> None:
         sources.open_reader(Broken())
     with pytest.raises(ValueError, match="reader must be a realtime.sources.Reader"):
         sources.open_reader(iter([numbered(0)]))  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="queue_size must be an int >= 1"):
+    with pytest.raises(ValueError, match="queue_size must be an integer >= 1"):
         sources.open_reader(PacedCamera(1, 30.0), queue_size=0)
 
 

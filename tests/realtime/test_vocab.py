@@ -192,3 +192,12 @@ def test_interval_validation(kwargs: dict, match: str) -> None:  # moved from te
     args = {"subject": "s", "video": "v", "type": "micro"} | kwargs
     with pytest.raises(ValueError, match=match):
         Interval(**args)
+
+
+def test_empty_what_gives_just_the_range() -> None:
+    with pytest.raises(ValueError) as info:
+        check_int("--threads", 0, 1, 256, what="")
+    assert str(info.value) == "--threads must be in [1, 256], got 0"
+    with pytest.raises(ValueError) as info:
+        check_number("t", 2, 0, 1, optional=True, what="")
+    assert str(info.value) == "t must be None or in [0, 1], got 2"

@@ -44,7 +44,7 @@ def test_each_command_keeps_its_help_and_order(capsys: pytest.CaptureFixture[str
 @pytest.mark.parametrize("value", [0, 257, -3])
 def test_threads_option_is_checked(value: int) -> None:
     assert check_threads_option(None) is None and check_threads_option(256) == 256
-    with pytest.raises(ValueError, match=rf"--threads must be an int in \[1, 256\], got {value}"):
+    with pytest.raises(ValueError, match=rf"--threads must be in \[1, 256\], got {value}"):
         check_threads_option(value)
 
 

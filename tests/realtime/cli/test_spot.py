@@ -267,7 +267,7 @@ def test_spot_never_imports_torch(tmp_path: Path, clip: Path, graphs: str) -> No
             f"rc = main(['spot', '--source', {str(clip)!r}, '--weights', {graphs!r}, '--quiet', "
             "'--max-frames', '6', '--video-out', sys.argv[1]]); "
             "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch was imported'")
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "t.mp4")],
                           cwd=root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -286,3 +286,28 @@ def test_shipped_weights_find_the_demo_clips_macro_expressions(
     assert macro_tp == 2, table
     segments = [e for e in read_jsonl_events(events) if e.kind == "segment"]
     assert 2 <= len(segments) <= 12, [(e.onset_frame, e.offset_frame) for e in segments]
+
+
+def test_ground_truth_for_picks_the_source_video(tmp_path: Path) -> None:
+    from realtime.cli.spot import ground_truth_for
+
+    one = [Interval("s1", "a", 1, 4, "micro")]
+    assert ground_truth_for(one, "whatever.mp4", tmp_path / "gt.csv") == one
+    many = one + [Interval("s1", "b", 3, 9, "macro"), Interval("s2", "b", 5, 6, "micro")]
+    assert ground_truth_for(many, "/clips/b.mp4", tmp_path / "gt.csv") == many[1:]
+    with pytest.raises(ValueError, match="holds 3 videos .* none is named 'c'"):
+        ground_truth_for(many, "c.avi", tmp_path / "gt.csv")
+
+
+def test_score_segments_scores_segment_events_in_the_gt_video() -> None:
+    from realtime.cli.spot import score_segments
+    from realtime.events import Event
+
+    def segment(onset: int, offset: int, expression: str) -> Event:
+        return Event("segment", expression, onset, offset, onset, onset / 30, offset / 30,
+                     (offset - onset + 1) / 30, 0.9, 0.8)
+
+    gt = [Interval("s1", "clip", 2, 9, "micro"), Interval("s1", "clip", 40, 80, "macro")]
+    result = score_segments(gt, [segment(2, 9, "micro"), segment(20, 30, "macro")])
+    assert (result.micro.tp, result.macro.tp, result.macro.fp, result.macro.fn) == (1, 0, 1, 1)
+    assert score_segments([], [segment(2, 9, "micro")]).micro.fp == 1

@@ -31,8 +31,10 @@ import torch
 import torch.nn.functional as F
 
 from export.checkpoint import CheckpointError, model_from_checkpoint
+from export.datasets import FORMATS
 from export.model import STSNetSW, sliding_windows
-from export.train import ClipSampler, TrainVideo
+from export.train import ClipSampler
+from export.videos import TrainVideo, load_videos
 
 PROBE_BATCH_CLIPS = 16
 PROBE_LR = 1e-3
@@ -129,7 +131,7 @@ def format_report(report: dict[str, Any]) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, help="trained checkpoint")
     parser.add_argument("--data", required=True, type=Path, help="dataset root")
-    parser.add_argument("--format", default="auto", choices=["auto", "casme2", "samm", "generic"])
+    parser.add_argument("--format", default="auto", choices=FORMATS)
     parser.add_argument("--cache", type=Path, default=Path("cache"), help="face-crop cache")
     parser.add_argument("--held-out", required=True,
                         help="comma list of the subjects the checkpoint was not trained on")
@@ -143,8 +145,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from export.evaluate_model import load_videos
-
     for name in ("clips", "held_out_clips", "steps"):
         if getattr(args, name) < 1:
             print(f"error: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}",

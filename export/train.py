@@ -41,7 +41,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,18 @@ import torch
 import torch.nn.functional as F
 
 from export.checkpoint import load_checkpoint, save_checkpoint
+from export.datasets import FORMATS
+from export.evaluate import Report, TorchPredictor, evaluate_videos, pool_reports, write_report
 from export.model import FEATURE_CHANNELS, ModelConfig, STSNetSW, build_model
+from export.videos import TrainVideo, load_videos, window_centres
+from realtime.reference import KIND_RAW
+
+# TrainConfig fields set one to one by an option of the same name (``--clip-frames``).
+_NUMERIC_OPTIONS = ("epochs", "lr", "lr_min", "momentum", "weight_decay", "clip_frames",
+                    "batch_clips", "clips_per_epoch", "seed", "val_every", "motion_weight")
+# What --no-augment turns off (resize_px 128 = the crop size: no resize-and-crop).
+_NO_AUGMENT = {"flip": False, "photometric": False, "rotate_deg": 0.0, "scale_jitter": 0.0,
+               "resize_px": 128}
 
 
 @dataclass(frozen=True)
@@ -91,31 +102,25 @@ class TrainConfig:
                              " (epochs, batch_clips, clips_per_epoch >= 1; clip_frames >= 5; "
                              "lr > 0; 0 <= momentum < 1; motion_weight >= 0)")
 
+    @classmethod
+    def from_args(cls, args: argparse.Namespace,
+                  model_cfg: ModelConfig | None = None) -> TrainConfig:
+        """The recipe the ``train`` options ask for (ValueError naming a bad setting).
 
-@dataclass
-class TrainVideo:
-    """One video's cached face crops with per-frame labels (what training and evaluation read)."""
-
-    subject: str
-    video: str
-    crops: np.ndarray  # (N, S, S) uint8
-    valid: np.ndarray  # (N,) bool: a face was found
-    labels: np.ndarray  # (N,) int64 class indices
-    fps: float
-    annotations: tuple[Any, ...] = field(default_factory=tuple)
+        ``--no-augment`` turns every augmentation off; a model fed difference images
+        (``model_cfg``'s input transform is not raw) gets no photometric jitter, since
+        brightness/contrast jitter would move a difference image's neutral grey (lighting
+        changes reach such a model through the data instead)."""
+        cfg = cls(optimizer=args.optimizer, bf16=not args.no_bf16,
+                  **{name: getattr(args, name) for name in _NUMERIC_OPTIONS})
+        if args.no_augment:
+            return replace(cfg, **_NO_AUGMENT)
+        if model_cfg is not None and model_cfg.input_transform.kind != KIND_RAW:
+            return replace(cfg, photometric=False)
+        return cfg
 
 
 # --------------------------------------------------------------------------- sampling
-
-def window_centres(video: TrainVideo, k: int) -> np.ndarray:
-    """Frames that can be a window's middle frame: all K frames of the window have a face."""
-    n = len(video.valid)
-    half = k // 2
-    if n < k:
-        return np.zeros(0, dtype=np.int64)
-    ok = np.convolve(video.valid.astype(np.int32), np.ones(k, dtype=np.int32), "valid") == k
-    return np.nonzero(ok)[0].astype(np.int64) + half
-
 
 class ClipSampler:
     """Draws training clips whose centre classes are balanced (each class equally likely)."""
@@ -310,46 +315,27 @@ def fit(train_videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig
         model = model.to(memory_format=torch.channels_last)
     probe = make_motion_probe().to(device) if cfg.motion_weight > 0 else None
     params = list(model.parameters()) + (list(probe.parameters()) if probe is not None else [])
-    if cfg.optimizer == "adamw":
-        optimizer: torch.optim.Optimizer = torch.optim.AdamW(
-            params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                                    weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, cfg.clips_per_epoch // cfg.batch_clips)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.lr_min)
+    optimizer, scheduler = _optimizer(params, cfg)
     sampler = ClipSampler(train_videos, model_cfg, cfg.clip_frames, cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     log: list[dict[str, Any]] = []
     start_epoch = 1
     if resume and ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path)
-        state = ckpt.get("train_state") or {}
-        if state.get("train_config") != asdict(cfg):
-            raise ValueError(f"{ckpt_path}: cannot resume, it was trained with different settings "
-                             f"{state.get('train_config')}")
-        model.load_state_dict(ckpt["state_dict"])
-        if probe is not None:
-            probe.load_state_dict(state["probe"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        state = _load_train_state(ckpt_path, cfg, model, probe, optimizer, scheduler)
         start_epoch = int(state["epoch"]) + 1
         log = list(state.get("log", []))
         sampler.rng = np.random.default_rng(cfg.seed + start_epoch)
         gen.manual_seed(cfg.seed + start_epoch)
         print(f"  resuming {ckpt_path} at epoch {start_epoch}", file=sys.stderr)
-    from export.evaluate_model import evaluate_videos
-
     for epoch in range(start_epoch, cfg.epochs + 1):
         stats = train_one_epoch(model, sampler, optimizer, scheduler, cfg, device, gen, epoch,
                                 progress, probe=probe)
         entry: dict[str, Any] = {"epoch": epoch, **stats}
         last = epoch == cfg.epochs
         if val_videos and (last or (cfg.val_every and epoch % cfg.val_every == 0)):
-            report = evaluate_videos(model, val_videos, device=device)
-            entry["val_f1"] = report["scores"]["merging"]["overall"]["f1"]
-            entry["val"] = {k: v["overall"] for k, v in report["scores"].items()}
+            report = evaluate_videos(TorchPredictor(model, device), val_videos)
+            entry["val_f1"] = report.overall_f1("merging")
+            entry["val"] = {k: v["overall"] for k, v in report.scores_dict().items()}
         log.append(entry)
         print(f"  epoch {epoch}: " + json.dumps({k: (round(v, 5) if isinstance(v, float) else v)
                                                  for k, v in entry.items() if k != "val"}),
@@ -366,7 +352,41 @@ def fit(train_videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig
     return model, log
 
 
+def _optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> tuple[Any, Any]:
+    """The recipe's optimizer and its cosine schedule over all steps of all epochs."""
+    if cfg.optimizer == "adamw":
+        optimizer: torch.optim.Optimizer = torch.optim.AdamW(
+            params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                                    weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, cfg.clips_per_epoch // cfg.batch_clips)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.lr_min)
+    return optimizer, scheduler
+
+
+def _load_train_state(ckpt_path: Path, cfg: TrainConfig, model: STSNetSW,
+                      probe: torch.nn.Conv2d | None, optimizer: Any, scheduler: Any
+                      ) -> dict[str, Any]:
+    """Load an unfinished run's weights and optimizer state; its ``train_state`` dict."""
+    ckpt = load_checkpoint(ckpt_path)
+    state = ckpt.get("train_state") or {}
+    if state.get("train_config") != asdict(cfg):
+        raise ValueError(f"{ckpt_path}: cannot resume, it was trained with different settings "
+                         f"{state.get('train_config')}")
+    model.load_state_dict(ckpt["state_dict"])
+    if probe is not None:
+        probe.load_state_dict(state["probe"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return state
+
+
 # --------------------------------------------------------------------------- protocols
+
+PROTOCOLS: tuple[str, ...] = ("loso", "kfold", "split", "all")
+
 
 def make_folds(subjects: list[str], protocol: str, folds: int = 4,
                test_subjects: list[str] | None = None,
@@ -390,37 +410,51 @@ def make_folds(subjects: list[str], protocol: str, folds: int = 4,
         return [("split", sorted(test_subjects))]
     if protocol == "all":
         return [("all", [])]
-    raise ValueError(f"unknown protocol {protocol!r}; valid: loso, kfold, split, all")
+    raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+
+
+# ModelConfig fields set by a ``train`` option of the same name, in --help order, with their
+# help text; the defaults are ModelConfig's. One more model option is one more line here.
+MODEL_OPTIONS: tuple[tuple[str, type, str], ...] = (
+    ("window", int, "K"),
+    ("input_tau_frames", int, "model input: 0 feeds raw crops (the paper); N > 0 feeds each crop "
+     "minus a running average of the face's previous crops with a time constant of N frames "
+     "(realtime/reference.py)"),
+    ("input_gain", float, "contrast of the reference-difference input (with --input-tau-frames)"),
+    ("key_frames", int, "M"),
+)
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
+    """The model the ``train`` options describe (ValueError naming a bad setting)."""
+    return ModelConfig(class_names=tuple(c.strip() for c in args.classes.split(",")),
+                       **{name: getattr(args, name) for name, _, _ in MODEL_OPTIONS})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = TrainConfig()
+    d, m = TrainConfig(), ModelConfig()
     parser.add_argument("--data", required=True, type=Path, help="dataset root")
-    parser.add_argument("--format", default="auto", choices=["auto", "casme2", "samm", "generic"])
+    parser.add_argument("--format", default="auto", choices=FORMATS)
     parser.add_argument("--cache", type=Path, default=Path("cache"),
                         help="face-crop cache folder (filled by preprocessing as needed)")
     parser.add_argument("--out", required=True, type=Path, help="run folder")
-    parser.add_argument("--protocol", default="loso", choices=["loso", "kfold", "split", "all"])
+    parser.add_argument("--protocol", default="loso", choices=PROTOCOLS)
     parser.add_argument("--folds", type=int, default=4, help="number of folds for kfold")
     parser.add_argument("--test-subjects", default="", help="comma list for --protocol split")
-    parser.add_argument("--classes", default="none,micro,macro",
+    parser.add_argument("--classes", default=",".join(m.class_names),
                         help="class order; 'none,micro' or 'none,macro' for a binary model")
-    parser.add_argument("--window", type=int, default=5, help="K")
-    parser.add_argument("--input-tau-frames", type=int, default=0,
-                        help="model input: 0 feeds raw crops (the paper); N > 0 feeds each crop "
-                             "minus a running average of the face's previous crops with a time "
-                             "constant of N frames (realtime/reference.py)")
-    parser.add_argument("--input-gain", type=float, default=4.0,
-                        help="contrast of the reference-difference input (with --input-tau-frames)")
-    parser.add_argument("--key-frames", type=int, default=3, help="M")
+    for name, kind, text in MODEL_OPTIONS:
+        parser.add_argument(_option(name), type=kind, default=getattr(m, name), help=text)
     parser.add_argument("--final", action="store_true",
                         help="also train a final model on all subjects after the folds")
     parser.add_argument("--only-folds", default="", help="comma list of fold names to run")
     parser.add_argument("--optimizer", default=d.optimizer, choices=["sgd", "adamw"])
-    for name in ("epochs", "lr", "lr_min", "momentum", "weight_decay", "clip_frames",
-                 "batch_clips", "clips_per_epoch", "seed", "val_every", "motion_weight"):
-        parser.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)),
-                            default=getattr(d, name))
+    for name in _NUMERIC_OPTIONS:
+        parser.add_argument(_option(name), type=type(getattr(d, name)), default=getattr(d, name))
     parser.add_argument("--no-bf16", action="store_true", help="train in float32")
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -430,27 +464,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from export.evaluate_model import evaluate_videos, load_videos, write_report
-
     try:
-        cfg = TrainConfig(epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
-                          lr_min=args.lr_min,
-                          momentum=args.momentum, weight_decay=args.weight_decay,
-                          clip_frames=args.clip_frames, batch_clips=args.batch_clips,
-                          clips_per_epoch=args.clips_per_epoch, seed=args.seed,
-                          val_every=args.val_every, motion_weight=args.motion_weight,
-                          bf16=not args.no_bf16,
-                          flip=not args.no_augment,
-                          # brightness/contrast jitter would move a difference image's neutral
-                          # grey; lighting changes reach such a model through the data instead
-                          photometric=not args.no_augment and args.input_tau_frames == 0,
-                          rotate_deg=0.0 if args.no_augment else 10.0,
-                          scale_jitter=0.0 if args.no_augment else 0.1,
-                          resize_px=128 if args.no_augment else 144)
-        model_cfg = ModelConfig(window=args.window, key_frames=args.key_frames,
-                                class_names=tuple(c.strip() for c in args.classes.split(",")),
-                                input_tau_frames=args.input_tau_frames,
-                                input_gain=args.input_gain)
+        model_cfg = model_config_from_args(args)
+        cfg = TrainConfig.from_args(args, model_cfg)
         device = pick_device(args.device)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -476,33 +492,37 @@ def run(args: argparse.Namespace) -> int:
          "dataset": dataset_info, "folds": folds, "device": str(device)}, indent=2))
     print(f"{len(videos)} videos, {len(subjects)} subjects, {len(folds)} fold(s), device {device}",
           file=sys.stderr)
-    held_out_reports = []
-    for name, test_subjects in folds:
-        train_v = [v for v in videos if v.subject not in test_subjects]
-        test_v = [v for v in videos if v.subject in test_subjects]
-        print(f"fold {name}: train on {len(train_v)} videos, hold out {test_subjects}",
-              file=sys.stderr)
-        meta = {"dataset": dataset_info, "protocol": args.protocol, "fold": name,
-                "held_out_subjects": test_subjects, "train_config": asdict(cfg)}
-        t0 = time.perf_counter()
-        model, log = fit(train_v, model_cfg, cfg, args.out / name, device, resume=args.resume,
-                         val_videos=test_v if cfg.val_every else None, metadata=meta,
-                         progress=not args.quiet)
-        if test_v:
-            report = evaluate_videos(model, test_v, device=device)
-            report["fold"] = name
-            write_report(report, args.out / name)
-            held_out_reports.append(report)
-            print(f"fold {name}: held-out F1 (merging) "
-                  f"{report['scores']['merging']['overall']['f1']:.4f} "
-                  f"in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    held_out_reports = [report for name, test_subjects in folds
+                        if (report := _run_fold(args, name, test_subjects, videos, model_cfg, cfg,
+                                                device, dataset_info)) is not None]
     if held_out_reports:
-        from export.evaluate_model import pool_reports
-
         pooled = pool_reports(held_out_reports)
         write_report(pooled, args.out)
-        print(pooled["table"])
+        print(pooled.table)
     return 0
+
+
+def _run_fold(args: argparse.Namespace, name: str, test_subjects: list[str],
+              videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig,
+              device: torch.device, dataset_info: dict[str, Any]) -> Report | None:
+    """Train one fold into ``RUN/<name>``; its held-out report (None when nothing is held out)."""
+    train_v = [v for v in videos if v.subject not in test_subjects]
+    test_v = [v for v in videos if v.subject in test_subjects]
+    print(f"fold {name}: train on {len(train_v)} videos, hold out {test_subjects}",
+          file=sys.stderr)
+    meta = {"dataset": dataset_info, "protocol": args.protocol, "fold": name,
+            "held_out_subjects": test_subjects, "train_config": asdict(cfg)}
+    t0 = time.perf_counter()
+    model, _ = fit(train_v, model_cfg, cfg, args.out / name, device, resume=args.resume,
+                   val_videos=test_v if cfg.val_every else None, metadata=meta,
+                   progress=not args.quiet)
+    if not test_v:
+        return None
+    report = evaluate_videos(TorchPredictor(model, device), test_v)
+    write_report(report, args.out / name)
+    print(f"fold {name}: held-out F1 (merging) {report.overall_f1('merging'):.4f} "
+          f"in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return report
 
 
 def cosine_lr(step: int, total: int, lr: float, lr_min: float) -> float:

@@ -7,8 +7,10 @@ trained for a few steps are not asserted (they are noise); the pipeline's output
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,29 +19,23 @@ import torch
 
 from export.__main__ import main as export_main
 from export.baseline import BaselineConfig, motion_signal, spot_video
-from export.evaluate_model import VARIANTS, predict_video
+from export.evaluate import VARIANTS
 from export.model import ModelConfig, build_model
-from export.synth import SynthConfig, generate
 from export.train import (
+    MODEL_OPTIONS,
     ClipSampler,
     TrainConfig,
-    TrainVideo,
+    add_arguments,
     augment,
     fit,
     make_folds,
     make_motion_probe,
+    model_config_from_args,
     motion_loss,
     motion_targets,
-    window_centres,
 )
-
-
-@pytest.fixture(scope="module")
-def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny") / "synth"
-    generate(SynthConfig(out_dir=out, seed=3, subjects=3, videos_per_subject=1, duration_s=4.0,
-                         quiet=True, contact_sheet=False))
-    return out
+from export.videos import TrainVideo
+from tests.export.helpers import torch_and_onnx_intervals
 
 
 def _video(n: int = 40, valid_gap: int | None = None) -> TrainVideo:
@@ -52,13 +48,6 @@ def _video(n: int = 40, valid_gap: int | None = None) -> TrainVideo:
         valid[valid_gap] = False
     return TrainVideo("s1", "v1", rng.integers(0, 255, (n, 128, 128), dtype=np.uint8), valid,
                       labels, 30.0)
-
-
-def test_window_centres_skip_windows_touching_a_missing_face() -> None:
-    v = _video(20, valid_gap=8)
-    centres = window_centres(v, 5)
-    assert centres.min() == 2 and centres.max() == 17
-    assert not any(abs(c - 8) <= 2 for c in centres)
 
 
 def test_clip_sampler_balances_classes_and_aligns_labels() -> None:
@@ -111,6 +100,39 @@ def test_train_config_validation_names_the_setting() -> None:
         TrainConfig(motion_weight=-1.0)
 
 
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(["--data", "d", "--out", "o", *argv])
+
+
+def test_train_config_from_args_defaults_no_augment_and_difference_input() -> None:
+    args = _parse()
+    assert TrainConfig.from_args(args, model_config_from_args(args)) == TrainConfig()
+    args = _parse("--epochs", "3", "--lr", "0.01", "--optimizer", "adamw", "--no-bf16")
+    cfg = TrainConfig.from_args(args)
+    assert (cfg.epochs, cfg.lr, cfg.optimizer, cfg.bf16) == (3, 0.01, "adamw", False)
+    off = TrainConfig.from_args(_parse("--no-augment"))
+    assert (off.flip, off.photometric, off.rotate_deg, off.scale_jitter, off.resize_px) == (
+        False, False, 0.0, 0.0, 128)
+    assert off.epochs == TrainConfig().epochs  # nothing else changes
+    args = _parse("--input-tau-frames", "120")
+    ref = TrainConfig.from_args(args, model_config_from_args(args))
+    assert ref == replace(TrainConfig(), photometric=False)  # jitter would move neutral grey
+    with pytest.raises(ValueError, match="clip_frames=3"):
+        TrainConfig.from_args(_parse("--clip-frames", "3"))
+
+
+def test_model_options_map_to_model_config_fields() -> None:
+    cfg = model_config_from_args(_parse("--classes", "none, macro", "--window", "7",
+                                        "--key-frames", "2", "--input-tau-frames", "9",
+                                        "--input-gain", "3"))
+    assert cfg == ModelConfig(class_names=("none", "macro"), window=7, key_frames=2,
+                              input_tau_frames=9, input_gain=3.0)
+    assert model_config_from_args(_parse()) == ModelConfig()
+    assert {name for name, _, _ in MODEL_OPTIONS} <= set(vars(_parse()))
+
+
 def test_motion_targets_locate_the_change_and_ignore_pixel_noise() -> None:
     rng = np.random.default_rng(1)
     base = rng.uniform(0.2, 0.8, (1, 1, 1, 128, 128)).astype(np.float32)
@@ -145,18 +167,6 @@ def test_motion_loss_trains_the_backbone_and_leaves_the_exported_model_unchanged
     assert set(model.state_dict()) == set(build_model(cfg).state_dict())
 
 
-def test_predict_video_marks_only_full_face_windows() -> None:
-    model = build_model(seed=0)
-    from export.evaluate_model import TorchPredictor
-
-    v = _video(12, valid_gap=6)
-    probs = predict_video(TorchPredictor(model), v.crops, v.valid)
-    assert probs.shape == (12, 3)
-    no_window = [0, 1, 4, 5, 6, 7, 8, 10, 11]  # edges and windows touching frame 6
-    np.testing.assert_array_equal(probs[no_window], np.tile([1.0, 0, 0], (len(no_window), 1)))
-    assert np.allclose(probs.sum(1), 1, atol=1e-5)
-
-
 def test_loso_run_from_one_command_writes_table_csv_and_plots(tiny_synth: Path,
                                                               tmp_path: Path) -> None:
     run = tmp_path / "run"
@@ -189,30 +199,6 @@ def test_loso_run_from_one_command_writes_table_csv_and_plots(tiny_synth: Path,
     assert (run / "loso_s01" / "log.jsonl").read_text().count("\n") == 1
 
 
-def test_evaluate_checkpoint_torch_and_onnx_give_the_same_intervals(tiny_synth: Path,
-                                                                   tmp_path: Path) -> None:
-    from export.checkpoint import save_checkpoint
-
-    ckpt = save_checkpoint(tmp_path / "m.pt", build_model(seed=5))
-    assert export_main(["onnx", "--checkpoint", str(ckpt), "--out", str(tmp_path / "g")]) == 0
-    outs = _torch_and_onnx_intervals(ckpt, tmp_path / "g", tiny_synth, tmp_path)
-    assert outs["torch"] == outs["onnx"]
-
-
-def _torch_and_onnx_intervals(ckpt: Path, graphs: Path, data: Path,
-                              tmp_path: Path) -> dict[str, dict[str, str]]:
-    """``evaluate`` through PyTorch and through the graphs: spotted-interval CSVs per variant."""
-    outs = {}
-    for name, extra in (("torch", []), ("onnx", ["--onnx", str(graphs)])):
-        out = tmp_path / name
-        assert export_main(["evaluate", "--checkpoint", str(ckpt), "--data", str(data),
-                            "--cache", str(tmp_path / "cache"), "--out", str(out),
-                            *extra]) == 0
-        outs[name] = {n: (out / f"intervals_{n.replace(' ', '_')}.csv").read_text()
-                      for n in VARIANTS}
-    return outs
-
-
 def test_reference_input_model_trains_exports_and_evaluates_the_same_in_torch_and_onnx(
         tiny_synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from export.checkpoint import model_from_checkpoint
@@ -232,7 +218,7 @@ def test_reference_input_model_trains_exports_and_evaluates_the_same_in_torch_an
     _, contract = C.open_graph(graphs / "backbone.onnx", "backbone")
     assert contract.input_transform == {"kind": "reference_difference", "tau_frames": 9,
                                         "gain": 3.0}
-    outs = _torch_and_onnx_intervals(ckpt, graphs, tiny_synth, tmp_path)
+    outs = torch_and_onnx_intervals(ckpt, graphs, tiny_synth, tmp_path)
     assert outs["torch"] == outs["onnx"]
     # graphs of a raw-input model do not evaluate a reference-input checkpoint
     raw_ckpt = tmp_path / "raw.pt"
@@ -244,27 +230,6 @@ def test_reference_input_model_trains_exports_and_evaluates_the_same_in_torch_an
     assert export_main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tiny_synth),
                         "--cache", str(tmp_path / "cache"), "--onnx", str(tmp_path / "r")]) == 2
     assert "raw crops" in capsys.readouterr().err
-
-
-def test_load_videos_feeds_the_models_input_transform(tiny_synth: Path, tmp_path: Path) -> None:
-    from export.evaluate_model import load_videos
-    from realtime.reference import transform_video
-
-    raw, _ = load_videos(tiny_synth, "auto", tmp_path / "cache", ModelConfig(), progress=False)
-    cfg = ModelConfig(input_tau_frames=15)
-    ref, _ = load_videos(tiny_synth, "auto", tmp_path / "cache", cfg, progress=False)
-    for a, b in zip(raw, ref, strict=True):
-        np.testing.assert_array_equal(b.crops, transform_video(a.crops, a.valid,
-                                                               cfg.input_transform))
-        assert not np.array_equal(a.crops, b.crops)
-
-
-def test_evaluate_bad_checkpoint_is_a_clear_error(tiny_synth: Path, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    bad = tmp_path / "bad.pt"
-    bad.write_bytes(b"not a checkpoint")
-    assert export_main(["evaluate", "--checkpoint", str(bad), "--data", str(tiny_synth)]) == 2
-    assert "bad.pt" in capsys.readouterr().err
 
 
 def test_baseline_finds_a_clear_motion_burst() -> None:

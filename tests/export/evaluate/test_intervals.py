@@ -13,7 +13,7 @@ from export.__main__ import main
 from realtime.metrics import write_intervals_csv
 from realtime.vocab import Interval
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -41,11 +41,7 @@ class SpotSettings:
                 raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
             return int(value)
 
-        t = None
-        if use_threshold:
-            if threshold is None or not 0.0 <= float(threshold) <= 1.0:
-                raise ValueError(f"class threshold must be in [0, 1], got {threshold!r}")
-            t = float(threshold)
+        t = check_number("class threshold", threshold, 0, 1, what="") if use_threshold else None
         return cls(merge_gap_frames=whole(merge_gap, "merging gap", 0),
                    min_length_frames=whole(min_length, "minimum length", 1),
                    relabel_by_duration=bool(relabel), threshold=t)

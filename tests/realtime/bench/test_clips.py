@@ -47,3 +47,11 @@ def test_looping_clip_loops_and_times_decodes(clip: Path) -> None:
     frames = list(C.LoopingClip(clip, 50, decode.append))
     assert len(frames) == len(decode) == 50 and all(d >= 0 for d in decode)
     np.testing.assert_array_equal(frames[0], frames[24])  # frame 24 is frame 0 again
+
+
+def test_capture_times_keep_only_the_last_indices() -> None:
+    times = C.CaptureTimes(4)
+    for i in range(6):
+        times[i] = 10.0 + i
+    assert [times.get(i) for i in range(6)] == [None, None, 12.0, 13.0, 14.0, 15.0]
+    assert times.get(9) is None  # never written (its slot holds frame 5)

@@ -3,7 +3,8 @@
 One run measures, on one clip (default: the built-in demo clip; ``--resize 640x480`` first
 writes a resized copy so decoding costs what a 640x480 stream costs):
 
-1. **Stages** of the live path, called one after another on one thread, each timed per frame
+1. **Stages** of the live path, called one after another on one thread (one
+   :meth:`Spotter.process <realtime.spotter.Spotter.process>` per frame), each timed per frame
    after a warm-up: decode, face detect / track, crop (box smoothing, cut, resize), backbone
    (one frame), head (one window), merge; and the per-window inference (backbone of the new
    frame + head, i.e. one :meth:`Engine.push`). p50 / p95 / p99 in ms.

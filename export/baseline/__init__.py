@@ -17,6 +17,7 @@ import csv
 import hashlib
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from .offd import (
     VARIANTS,
     OffdConfig,
     VideoSignals,
+    false_alarms,
     fit_thresholds,
     score_signals,
     video_signals,
@@ -99,6 +101,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--macro-lag-s", type=float, default=OffdConfig.macro_lag_s)
     parser.add_argument("--intervals-out", type=Path, default=None,
                         help="offd: write the scored split's intervals (merging) as CSV")
+    parser.add_argument("--false-alarm-clips", nargs="+", default=[], metavar="CLIP",
+                        help="offd: also report detections per minute of face on these "
+                             "unlabelled clips (files or folders; every detection is a false "
+                             "alarm)")
     parser.add_argument("--iou", type=float, default=0.5)
     parser.add_argument("--json", action="store_true")
 
@@ -182,15 +188,43 @@ def _run_offd(args: argparse.Namespace, videos: list[Any], split: dict[str, str]
         runs[variant], pred = score_signals(eval_sig, cfg, variant, args.iou)
         if variant == "merging" and args.intervals_out is not None:
             write_intervals_csv(args.intervals_out, pred)
+    alarms = [false_alarms(str(c), cfg) for c in _clips(args.false_alarm_clips)]
     if args.json:
         print(json.dumps({"method": "offd", "micro_threshold": cfg.micro_threshold,
                           "macro_threshold": cfg.macro_threshold, "notes": lines,
-                          "table": table_dict(runs)}, indent=2))
+                          "table": table_dict(runs),
+                          "false_alarms": [dict(asdict(a), per_minute=a.per_minute)
+                                           for a in alarms]}, indent=2))
     else:
         print("\n".join(lines))
         print(f"scored: {len(scored)} subjects, {len(eval_sig)} videos")
         print(format_table(runs))
+        if alarms:
+            print("\n| clip | face frames | detections (micro / macro) | per minute of face |")
+            print("|---|---:|---:|---:|")
+            for a in alarms:
+                print(f"| {a.clip} | {a.face_frames} | {a.detections} ({a.micro} / {a.macro}) "
+                      f"| {a.per_minute:.1f} |")
+            minutes = sum(a.face_minutes for a in alarms)
+            total = sum(a.detections for a in alarms)
+            if minutes > 0:
+                print(f"| all | {sum(a.face_frames for a in alarms)} | {total} | "
+                      f"{total / minutes:.1f} |")
     return 0
+
+
+def _clips(paths: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out += sorted(k for k in p.iterdir()
+                          if k.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv"))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise ValueError(f"--false-alarm-clips: {p}: no such file or folder")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

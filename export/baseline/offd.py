@@ -209,7 +209,8 @@ def frame_score(mags: np.ndarray, names: Sequence[str], cfg: OffdConfig, fps: fl
     """(N,) score: the largest region magnitude over its noise floor, blinks masked, smoothed.
 
     A frame is a blink when the eyes' normalised magnitude exceeds ``blink_ratio`` times that
-    of the mouth and chin regions and of the brows; eyes and brows then do not count.
+    of the mouth and chin regions and is at least the brows' (a closing lid drags the brow
+    boxes' skin too); eyes and brows then do not count.
     """
     floor = np.nanmedian(mags, axis=0) if np.isfinite(mags).any() else np.ones(mags.shape[1])
     floor = np.where(np.isfinite(floor), floor, 1.0)
@@ -219,7 +220,7 @@ def frame_score(mags: np.ndarray, names: Sequence[str], cfg: OffdConfig, fps: fl
     eyes = rel[:, [col[n] for n in EYES]].max(1)
     brows = rel[:, [col[n] for n in BROWS]].max(1)
     lower = rel[:, [col[n] for n in names if n not in EYES + BROWS]].max(1)
-    blink = eyes > cfg.blink_ratio * np.maximum(lower, brows)
+    blink = (eyes > cfg.blink_ratio * lower) & (eyes >= brows)
     masked = rel.copy()
     masked[np.ix_(blink, [col[n] for n in EYES + BROWS])] = 0.0
     s = masked.max(1)
@@ -325,3 +326,61 @@ def fit_thresholds(signals: Sequence[VideoSignals], cfg: OffdConfig = OffdConfig
         if f1 > best:
             best_micro, best = t, f1
     return replace(cfg, micro_threshold=best_micro)
+
+
+def clip_crops(path: str, crop_size: int = 128) -> tuple[np.ndarray, np.ndarray, float]:
+    """(crops (N, S, S) uint8, valid (N,), fps) of a video file through the live face cropper."""
+    from realtime.face import FaceCropConfig, FaceCropper
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ValueError(f"{path}: cannot be opened as a video")
+    fps = float(cap.get(cv2.CAP_PROP_FPS)) or 30.0
+    crops, valid = [], []
+    with FaceCropper(FaceCropConfig(crop_size=crop_size)) as cropper:
+        try:
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                res = cropper.process(frame)
+                ok_face = res.crop is not None and res.status == "ok"
+                crops.append(res.crop if ok_face else np.zeros((crop_size, crop_size), np.uint8))
+                valid.append(ok_face)
+        finally:
+            cap.release()
+    if not crops:
+        raise ValueError(f"{path}: no frame could be decoded")
+    return np.stack(crops), np.asarray(valid, bool), fps
+
+
+@dataclass(frozen=True)
+class FalseAlarms:
+    """Detections on a clip that has no expression to find (a "none" stretch check)."""
+
+    clip: str
+    face_frames: int
+    fps: float
+    detections: int
+    micro: int
+    macro: int
+
+    @property
+    def face_minutes(self) -> float:
+        return self.face_frames / self.fps / 60.0
+
+    @property
+    def per_minute(self) -> float:
+        return self.detections / self.face_minutes if self.face_frames else float("nan")
+
+
+def false_alarms(path: str, cfg: OffdConfig) -> FalseAlarms:
+    """Every interval OF-FD reports on a clip counts as a false alarm (merging variant)."""
+    from pathlib import Path
+
+    crops, valid, fps = clip_crops(path)
+    sig = video_signals(crops, valid, fps, "real", Path(path).name, cfg)
+    found = spot_signals(sig, cfg, "merging")
+    return FalseAlarms(Path(path).name, int(valid.sum()), fps, len(found),
+                       sum(i.type == "micro" for i in found),
+                       sum(i.type == "macro" for i in found))

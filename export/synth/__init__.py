@@ -58,6 +58,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-split", type=int, default=None,
                         help="at most this many subjects of each split (a subset, e.g. for "
                              "200 fps), keeping every subject's split")
+    parser.add_argument("--splits", default="",
+                        help="comma list: generate only the subjects of these splits")
+    parser.add_argument("--paired-only", action="store_true",
+                        help="only people with a smiling photo")
+    parser.add_argument("--morph-fraction", type=float, default=0.4,
+                        help="share of a paired person's expressions that are real smile "
+                             "morphs")
+    parser.add_argument("--check-set", action="store_true",
+                        help="the real-appearance check set: test-split paired people, smile "
+                             "morphs only (macro full, micro partial), 1 video of 20 s each")
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes (videos are rendered in parallel)")
     parser.add_argument("--codec", default="auto", choices=["auto", "x264", "mp4v"],
@@ -90,11 +100,18 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.out is None:
             raise ValueError("--out is required (the dataset folder to write)")
+        splits = tuple(x for x in args.splits.split(",") if x)
+        paired_only, morph_fraction = args.paired_only, args.morph_fraction
+        if args.check_set:
+            splits, paired_only, morph_fraction = splits or ("test",), True, 1.0
+            args.videos_per_subject = args.videos_per_subject or 1
+            args.duration_s = args.duration_s or 20.0
         cfg = SynthConfig(
             out_dir=args.out, seed=args.seed, fps=args.fps, subjects=args.subjects,
             videos_per_subject=args.videos_per_subject, duration_s=args.duration_s,
             portraits=tuple(args.portraits),
             train_only_portraits=tuple(args.train_only_portraits), per_split=args.per_split,
+            splits=splits, paired_only=paired_only, morph_fraction=morph_fraction,
             width_px=args.width, height_px=args.height,
             distractors=not args.no_distractors, micro_fraction=args.micro_fraction,
             workers=args.workers, codec=args.codec, keyframe_s=args.keyframe_s, crf=args.crf,

@@ -69,6 +69,9 @@ class SynthConfig:
     portraits: tuple[str, ...] = ()
     train_only_portraits: tuple[str, ...] = ()
     per_split: int | None = None
+    splits: tuple[str, ...] = ()
+    paired_only: bool = False
+    morph_fraction: float = 0.4
     width_px: int = 320
     height_px: int = 240
     distractors: bool = True
@@ -103,6 +106,11 @@ class SynthConfig:
                              "must be even (video codecs need it)")
         if not 0.0 <= self.micro_fraction <= 1.0:
             raise ValueError(f"micro_fraction={self.micro_fraction}: must be in [0, 1]")
+        if not 0.0 <= self.morph_fraction <= 1.0:
+            raise ValueError(f"morph_fraction={self.morph_fraction}: must be in [0, 1]")
+        bad = sorted(set(self.splits) - set(SPLITS))
+        if bad:
+            raise ValueError(f"splits={bad}: must be among {SPLITS}")
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed={self.seed}: must be in [0, 2**63)")
         if not 1 <= self.workers <= 64:
@@ -199,6 +207,13 @@ def select_subjects(people: list[Person], train_only: set[str], cfg: SynthConfig
                            train_only)
     chosen = [Subject(p.subject, p, Variant(), splits[p.subject], p.subject in train_only)
               for p in people]
+    if cfg.splits:
+        chosen = [c for c in chosen if c.split in cfg.splits]
+    if cfg.paired_only:
+        chosen = [c for c in chosen if c.paired]
+    if not chosen:
+        raise PortraitError(f"no subject left after splits={list(cfg.splits)} and "
+                            f"paired_only={cfg.paired_only}")
     if cfg.per_split is not None:  # paired and single people alternate within each split
         keep = []
         for split in SPLITS:
@@ -326,7 +341,8 @@ def _render_task(task: _Task) -> dict:
     variant = video_variant(subj.base, rng)
     ident = place_identity(subj.person.neutral, subj.subject, cfg.width_px, cfg.height_px,
                            variant, smiling=subj.person.smiling)
-    plan_cfg = PlanConfig(micro_fraction=cfg.micro_fraction, distractors=cfg.distractors)
+    plan_cfg = PlanConfig(micro_fraction=cfg.micro_fraction, distractors=cfg.distractors,
+                          morph_fraction=cfg.morph_fraction)
     num_frames = int(round(cfg.seconds * cfg.fps))
     plan = plan_video(rng, num_frames, cfg.fps, plan_cfg, paired=ident.paired)
     noise_seed = int(rng.integers(2**31))
@@ -459,7 +475,8 @@ def generate(cfg: SynthConfig) -> SynthSummary:
         "peak_px_units": ("largest pixel displacement of the expression at its apex on the "
                           "128x128 face crop of realtime.face (see calibrate.py)"),
         "plan_config": asdict(PlanConfig(micro_fraction=cfg.micro_fraction,
-                                         distractors=cfg.distractors)),
+                                         distractors=cfg.distractors,
+                                         morph_fraction=cfg.morph_fraction)),
         "split_rule": (f"subject-disjoint; per stratum (paired / single photo) sorted ids "
                        f"shuffled with seed {SPLIT_SEED}: {SPLIT_FRACTIONS['test']:.0%} test, "
                        f"{SPLIT_FRACTIONS['validation']:.0%} validation, the rest train; "

@@ -461,3 +461,28 @@ def test_shared_portraits_give_119_people_85_paired() -> None:
     corner = np.linalg.norm(s[[61, 291]] - n[[61, 291]], axis=1).mean() / iod
     stable = np.linalg.norm(s[[6, 168, 10]] - n[[6, 168, 10]], axis=1).mean() / iod
     assert 0.04 < corner < 0.25 and stable < 0.03  # aligned: the smile moves, the nose does not
+
+
+def _fake_people(n_paired: int, n_single: int):
+    from export.synth.faces import FaceFound, Person
+
+    face = FaceFound("x.jpg", 0, 0, np.zeros((468, 2)), np.zeros((4, 4, 3), np.uint8))
+    return ([Person(f"p{i:02d}", face, face) for i in range(n_paired)]
+            + [Person(f"s{i:02d}", face) for i in range(n_single)])
+
+
+def test_subject_selection_by_split_pairing_and_per_split(tmp_path: Path) -> None:
+    from export.synth.dataset import select_subjects
+
+    people = _fake_people(20, 12)
+    full = {s.subject: s.split
+            for s in select_subjects(people, set(), _tiny(tmp_path, subjects=None))}
+    test = select_subjects(people, set(), _tiny(tmp_path, splits=("test",), paired_only=True,
+                                                subjects=None))
+    assert test and all(s.split == "test" and s.paired for s in test)
+    assert all(full[s.subject] == "test" for s in test)
+    few = select_subjects(people, set(), _tiny(tmp_path, per_split=2, subjects=None))
+    assert sorted(s.split for s in few) == ["test"] * 2 + ["train"] * 2 + ["validation"] * 2
+    assert all(full[s.subject] == s.split for s in few)  # a subset keeps every split
+    with pytest.raises(ValueError, match="splits=\\['dev'\\]"):
+        _tiny(tmp_path, splits=("dev",))

@@ -51,6 +51,7 @@ from export.datasets import (
     load_dataset,
 )
 from realtime.face import FACE_STATUSES, FaceCropConfig, FaceCropper
+from realtime.vocab import DEFAULT_CLASS_NAMES
 
 CACHE_VERSION = 1
 _STATUS_CODE = {name: i for i, name in enumerate(FACE_STATUSES)}
@@ -79,7 +80,7 @@ class CachedVideo:
     crop_size: int
     annotations: tuple[Annotation, ...]
     fingerprint: str
-    class_names: tuple[str, ...] = ("none", "micro", "macro")
+    class_names: tuple[str, ...] = DEFAULT_CLASS_NAMES
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def _get(self, key: str) -> np.ndarray:
@@ -203,7 +204,7 @@ def preprocess_dataset(dataset: Dataset, cache_dir: str | Path,
 
 
 def load_cached(path: str | Path, annotations: Sequence[Annotation] | None = None,
-                class_names: Sequence[str] = ("none", "micro", "macro")) -> CachedVideo:
+                class_names: Sequence[str] = DEFAULT_CLASS_NAMES) -> CachedVideo:
     """Open one cache file; labels use ``annotations`` if given, else the ones stored with it."""
     path = Path(path)
     if not path.is_file():

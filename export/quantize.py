@@ -42,6 +42,7 @@ import numpy as np
 
 from realtime import contract as C
 from realtime.reference import InputTransform, ReferenceDifference, transform_video
+from realtime.vocab import check_int, check_number
 
 INT8_BACKBONE_FILE = "backbone_int8.onnx"
 SHARED_WEIGHTS_FILE = "stsnet_sw.weights"
@@ -117,8 +118,7 @@ def collect_calibration_crops(source: str | Path, crop_size: int = 128,
         cropped with :class:`~realtime.face.FaceCropper`, first ``max_media_frames`` frames).
     Every video contributes (evenly spaced crops), so the ranges cover all faces and lighting.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100_000:
-        raise ValueError(f"count must be an int in [1, 100000], got {count!r}")
+    check_int("count", count, 1, 100_000)
     path = Path(source)
     if not path.exists():
         raise QuantizeError(f"calibration source {path} does not exist (give a face-crop cache "
@@ -200,13 +200,7 @@ def quantize_backbone(graph_dir: str | Path, calib_crops: np.ndarray,
         raise QuantizeError(f"{src}: backbone graph not found (export the graphs with "
                             "`python -m export onnx --checkpoint FILE --out DIR`)")
     contract = _read_contract(src)
-    s = contract.crop_size
-    if (not isinstance(calib_crops, np.ndarray) or calib_crops.ndim != 3
-            or calib_crops.shape[1:] != (s, s) or calib_crops.dtype != np.uint8
-            or len(calib_crops) == 0):
-        got = (f"{calib_crops.dtype} {calib_crops.shape}" if isinstance(calib_crops, np.ndarray)
-               else type(calib_crops).__name__)
-        raise ValueError(f"calib_crops must be a non-empty (N, {s}, {s}) uint8 array, got {got}")
+    _check_calib_crops(calib_crops, contract.crop_size)
     out = Path(out_path) if out_path is not None else graph_dir / INT8_BACKBONE_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -243,6 +237,15 @@ def quantize_backbone(graph_dir: str | Path, calib_crops: np.ndarray,
     onnx.save(result, str(out))  # self-contained: no external data
     check_int8_graph(out, graph_dir)
     return out
+
+
+def _check_calib_crops(calib_crops: Any, s: int) -> None:
+    if (not isinstance(calib_crops, np.ndarray) or calib_crops.ndim != 3
+            or calib_crops.shape[1:] != (s, s) or calib_crops.dtype != np.uint8
+            or len(calib_crops) == 0):
+        got = (f"{calib_crops.dtype} {calib_crops.shape}" if isinstance(calib_crops, np.ndarray)
+               else type(calib_crops).__name__)
+        raise ValueError(f"calib_crops must be a non-empty (N, {s}, {s}) uint8 array, got {got}")
 
 
 def check_int8_graph(int8_path: str | Path, graph_dir: str | Path) -> C.Contract:
@@ -375,9 +378,7 @@ def int8_gate(fp32_results: str | Path | Mapping[str, Any],
     fp32_results, int8_results: results JSON files or their parsed objects.
     variants: the post-processing variants to compare (default: all that both files hold).
     """
-    if isinstance(max_drop, bool) or not isinstance(max_drop, int | float) or not (
-            0.0 <= max_drop <= 1.0):
-        raise ValueError(f"max_drop must be a number in [0, 1], got {max_drop!r}")
+    check_number("max_drop", max_drop, 0, 1)
     fp, fp_name = _load_results(fp32_results)
     i8, i8_name = _load_results(int8_results)
     names = list(variants) if variants else [v for v in fp if v in i8]

@@ -36,7 +36,7 @@ from typing import Any
 
 from realtime.vocab import natural_key
 
-from .frames import find_child, frame_numbers, numbered_frame_folders, subdirs
+from .frames import dataset_folders, find_child, frame_numbers, numbered_frame_folders, subdirs
 from .items import Annotation, Dataset, DatasetError, VideoItem, annotation_order
 from .sheets import cell_text, expression_type, read_workbook, row_empty, sheet_annotation, to_int
 
@@ -54,12 +54,7 @@ _Folders = dict[str, dict[str, tuple[Path, ...]]]  # subject -> video -> sorted 
 
 def load_casme2(root: str | Path) -> Dataset:
     """Read CAS(ME)^2 long videos (layout, workbook and tolerances: this module's docstring)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"CAS(ME)^2 folder not found: {root}")
-    rawpic = find_child(root, "rawpic", want_dir=True)
-    if rawpic is None:
-        raise FileNotFoundError(f"CAS(ME)^2 frame folder missing: {root / 'rawpic'}")
+    root, rawpic = dataset_folders(root, "rawpic", "CAS(ME)^2", "CAS(ME)^2")
     nested = find_child(rawpic, "rawpic", want_dir=True)
     if nested is not None:
         rawpic = nested

@@ -138,3 +138,16 @@ def find_child(folder: Path, name: str, want_dir: bool) -> Path | None:
         if p.name.lower() == name.lower() and p.is_dir() == want_dir:
             return p
     return None
+
+
+def dataset_folders(root: str | Path, frames_folder: str, name: str,
+                    frames_name: str) -> tuple[Path, Path]:
+    """``(root, frames)``: a dataset folder and its frame folder (matched case-insensitively);
+    FileNotFoundError naming the dataset (``name``, ``frames_name``) when either is missing."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{name} folder not found: {root}")
+    frames = find_child(root, frames_folder, want_dir=True)
+    if frames is None:
+        raise FileNotFoundError(f"{frames_name} frame folder missing: {root / frames_folder}")
+    return root, frames

@@ -30,7 +30,7 @@ from typing import Any
 
 from realtime.vocab import natural_key
 
-from .frames import find_child, frame_numbers, numbered_frame_folders
+from .frames import dataset_folders, frame_numbers, numbered_frame_folders
 from .items import Annotation, Dataset, DatasetError, VideoItem, annotation_order
 from .sheets import cell_text, expression_type, read_workbook, sheet_annotation, to_int
 
@@ -40,12 +40,7 @@ _COLUMNS = ("filename", "onset", "apex", "offset", "type")
 
 def load_samm_lv(root: str | Path) -> Dataset:
     """Read SAMM Long Videos (layout, workbook and tolerances: this module's docstring)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"SAMM Long Videos folder not found: {root}")
-    frames_root = find_child(root, "SAMM_longvideos", want_dir=True)
-    if frames_root is None:
-        raise FileNotFoundError(f"SAMM frame folder missing: {root / 'SAMM_longvideos'}")
+    root, frames_root = dataset_folders(root, "SAMM_longvideos", "SAMM Long Videos", "SAMM")
     workbook_path = samm_workbook(root, required=True)
     assert workbook_path is not None
     videos = numbered_frame_folders(frames_root)

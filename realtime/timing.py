@@ -17,13 +17,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from realtime.vocab import check_int
+
 DEFAULT_KEEP = 1024  # recent samples a StageTimer keeps for its percentiles
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
 
 
 class StageTimer:
@@ -34,7 +30,7 @@ class StageTimer:
 
     def __init__(self, name: str, keep: int = DEFAULT_KEEP) -> None:
         self.name = name
-        self.keep = _check_positive_int("keep", keep)
+        self.keep = check_int("keep", keep, 1)
         self.reset()
 
     def reset(self) -> None:
@@ -110,7 +106,7 @@ class RateMeter:
     """Frames per second over the last ``window`` ticks (wall clock)."""
 
     def __init__(self, window: int = 30) -> None:
-        self._stamps: deque[float] = deque(maxlen=_check_positive_int("window", window))
+        self._stamps: deque[float] = deque(maxlen=check_int("window", window, 1))
 
     def tick(self) -> None:
         """Mark one frame now."""

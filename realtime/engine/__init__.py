@@ -33,8 +33,6 @@ from realtime.engine.front import Engine
 from realtime.engine.results import BatchOutput, WindowOutput
 from realtime.engine.sessions import HEAD_THREADS, MODES, PROVIDERS, EngineError, cuda_problem
 from realtime.engine.tape import DEFAULT_TAPE_CAPACITY, Tape
-from realtime.timing import EngineTimings, StageTimer  # re-exported until callers use timing
 
 __all__ = ["DEFAULT_BATCH", "DEFAULT_TAPE_CAPACITY", "HEAD_THREADS", "MODES", "PROVIDERS",
-           "BatchOutput", "Engine", "EngineError", "EngineTimings", "StageTimer", "Tape",
-           "WindowOutput", "cuda_problem"]
+           "BatchOutput", "Engine", "EngineError", "Tape", "WindowOutput", "cuda_problem"]

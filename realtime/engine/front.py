@@ -18,33 +18,25 @@ from realtime.engine.stores import make_store
 from realtime.engine.tape import DEFAULT_TAPE_CAPACITY, Tape
 from realtime.reference import ReferenceDifference
 from realtime.timing import EngineTimings
+from realtime.vocab import check_int, check_threads
 
 MAX_TAPE_CAPACITY = 100_000  # slots
 
 
 def _check_settings(provider: str, mode: str, threads: int | None, device_id: int,
-                    backbone_file: str | Path | None) -> None:
+                    backbone_file: str | Path | None) -> tuple[int | None, int]:
+    """Refuse bad constructor arguments by name; ``(threads, device_id)`` as plain ints."""
     if provider not in PROVIDERS:
         raise ValueError(f"provider must be one of {list(PROVIDERS)}, got {provider!r}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or not 1 <= threads <= 256):
-        raise ValueError(f"threads must be None or an int in [1, 256], got {threads!r}")
-    if isinstance(device_id, bool) or not isinstance(device_id, int) or device_id < 0:
-        raise ValueError(f"device_id must be an int >= 0, got {device_id!r}")
+    threads = check_threads(threads)
+    device_id = check_int("device_id", device_id, 0)
     if backbone_file is not None and (not isinstance(backbone_file, str | Path)
                                       or not str(backbone_file).strip()):
         raise ValueError(f"backbone_file must be None or a file name or path, "
                          f"got {backbone_file!r}")
-
-
-def _check_capacity(capacity: int, window: int) -> int:
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or not (
-            window <= capacity <= MAX_TAPE_CAPACITY):
-        raise ValueError(f"capacity must be an int in [{window}, {MAX_TAPE_CAPACITY}], "
-                         f"got {capacity!r}")
-    return capacity
+    return threads, device_id
 
 
 def _array_problem(x: Any) -> str:
@@ -80,7 +72,7 @@ class Engine:
                  threads: int | None = None, *, capacity: int = DEFAULT_TAPE_CAPACITY,
                  device_id: int = 0, warmup: bool = True,
                  backbone_file: str | Path | None = None) -> None:
-        _check_settings(provider, mode, threads, device_id, backbone_file)
+        threads, device_id = _check_settings(provider, mode, threads, device_id, backbone_file)
         self.graph_dir = Path(graph_dir)
         self.backbone_path = self.graph_dir / (
             C.GRAPH_FILES["backbone"] if backbone_file is None else backbone_file)
@@ -100,7 +92,8 @@ class Engine:
         self.feature_shape: tuple[int, int, int] = c.feature_shape
         self.input_transform = c.transform
         self.frames_behind = (self.window - 1) // 2
-        self._tape = Tape(self.window, _check_capacity(capacity, self.window))
+        capacity = check_int("capacity", capacity, self.window, MAX_TAPE_CAPACITY)
+        self._tape = Tape(self.window, capacity)
         self._tags: deque[Any] = deque(maxlen=self.window)
         self._reference = ReferenceDifference(self.input_transform)
         self._input = np.zeros((self.crop_size,) * 2, np.uint8)  # this frame's network input
@@ -193,9 +186,7 @@ class Engine:
                 or crops.dtype != np.uint8:
             raise ValueError(f"crops must be an (N, {s}, {s}) uint8 array, "
                              f"got {_array_problem(crops)}")
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ValueError(f"batch must be an int >= 1, got {batch!r}")
-        return self._batch.run(crops, batch)
+        return self._batch.run(crops, check_int("batch", batch, 1))
 
     # -- info ----------------------------------------------------------------------------------
     def describe(self) -> str:

@@ -9,6 +9,8 @@ caller's (:mod:`realtime.engine.stores`); this module only does the arithmetic.
 
 from __future__ import annotations
 
+from realtime.vocab import check_int, is_int
+
 DEFAULT_TAPE_CAPACITY = 64  # slots; a rebase every capacity - K + 1 frames
 
 
@@ -21,12 +23,11 @@ class Tape:
     """
 
     def __init__(self, window: int, capacity: int = DEFAULT_TAPE_CAPACITY) -> None:
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(f"window must be an int >= 1, got {window!r}")
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < window:
+        window = check_int("window", window, 1)
+        if not is_int(capacity) or capacity < window:
             raise ValueError(f"capacity must be an int >= window ({window}), got {capacity!r}")
         self.window = window
-        self.capacity = capacity
+        self.capacity = int(capacity)
         self.end = 0  # next slot to write; slots [end - filled, end) hold the recent frames
         self.filled = 0  # consecutive frames since the last reset held, at most window
         self.pushed = 0  # frames pushed since the last reset (not capped)

@@ -117,3 +117,35 @@ def test_graphs_with_different_input_transforms_are_not_paired(tmp_path: Path,
     onnx.save(head, str(d / "head.onnx"))
     with pytest.raises(C.ContractError, match="do not belong together.*input_transform"):
         Engine(d, provider="cpu")
+
+
+def test_sessions_are_the_modes_graphs_with_their_thread_counts(graphs: Path) -> None:
+    from realtime.engine import HEAD_THREADS
+
+    engine = Engine(graphs, provider="cpu", threads=2, warmup=False)
+    assert sorted(engine.sessions) == ["backbone", "head"]
+    assert HEAD_THREADS == 1
+    threads = {kind: s.get_session_options().intra_op_num_threads
+               for kind, s in engine.sessions.items()}
+    assert threads == {"backbone": 2, "head": HEAD_THREADS}  # the head's operators are small
+    window = Engine(graphs, provider="cpu", mode="window", threads=2, warmup=False)
+    assert list(window.sessions) == ["window"]
+    assert window.sessions["window"].get_session_options().intra_op_num_threads == 2
+    auto = Engine(graphs, provider="cpu", warmup=False)
+    assert auto.sessions["backbone"].get_session_options().intra_op_num_threads == 0  # cores
+
+
+def test_graph_files_name_each_kind_and_a_replacement_backbone(tmp_path: Path,
+                                                               graphs: Path) -> None:
+    from realtime.engine.sessions import GraphFiles
+
+    d = _copy_graphs(graphs, tmp_path / "g")
+    files = GraphFiles(d, d / "backbone_int8.onnx", "cached")
+    assert files.path("head") == d / "head.onnx" and files.path("window") == d / "stsnet_sw.onnx"
+    assert files.path("backbone") == d / "backbone_int8.onnx"
+    with pytest.raises(EngineError, match=r"missing backbone_int8.onnx \(mode 'cached'\)"):
+        files.check()
+    GraphFiles(d, d / "backbone_int8.onnx", "window").check()  # window mode needs no backbone
+    outside = tmp_path / "elsewhere.onnx"
+    with pytest.raises(EngineError, match=f"missing {outside}"):
+        GraphFiles(d, outside, "cached").check()

@@ -15,12 +15,13 @@ Model mode::
 runs a checkpoint (or, with ``--onnx``, its exported graphs through the live engine) on every
 video frame by frame (:mod:`.predict`), post-processes the labels three ways and scores them
 (:mod:`.report`); ``--out`` writes the tables, interval CSVs and timeline PNGs
-(:mod:`.timeline`). Importing this package does not import torch.
+(:mod:`.files`, :mod:`.timeline`). Importing this package does not import torch.
 """
 
 from __future__ import annotations
 
 from .cli import add_arguments, run
+from .files import write_report
 from .predict import OnnxPredictor, Predictor, TorchPredictor, evaluate_videos, predict_video
 from .report import (
     VARIANTS,
@@ -28,7 +29,6 @@ from .report import (
     VideoPrediction,
     evaluate_predictions,
     pool_reports,
-    write_report,
 )
 
 __all__ = ["VARIANTS", "OnnxPredictor", "Predictor", "Report", "TorchPredictor",

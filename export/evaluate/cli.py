@@ -66,8 +66,8 @@ def run_intervals(args: argparse.Namespace) -> int:
 def run_model(args: argparse.Namespace) -> int:
     """``evaluate --checkpoint FILE --data ROOT [--onnx DIR] [--out DIR]``."""
     from export.checkpoint import CheckpointError, model_from_checkpoint
+    from export.evaluate.files import write_report
     from export.evaluate.predict import OnnxPredictor, Predictor, TorchPredictor, evaluate_videos
-    from export.evaluate.report import write_report
     from export.videos import load_videos
     from realtime.engine import EngineError
 

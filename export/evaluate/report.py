@@ -4,22 +4,19 @@ The labels are post-processed three ways, as in the paper's Tables 2-4 (``no mer
 ``merging``: gaps of G=1 frame filled; ``duration relabel``: merging, then every segment of
 <= 0.5 s is micro and longer ones macro), and scored with the MEGC 2020 metric. A
 :class:`Report` carries the model's class names, so pooling folds and plotting never have to
-guess them. :func:`write_report` writes ``results.md`` / ``results.json``,
-``intervals_<variant>.csv``, ``ground_truth.csv`` and one timeline PNG per video.
+guess them (:mod:`export.evaluate.files` writes a report to a folder).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from export.datasets import Annotation
-from realtime.metrics import SpottingScore, format_table, score, table_dict, write_intervals_csv
+from realtime.metrics import SpottingScore, format_table, score, table_dict
 from realtime.postprocess import PostprocessConfig, postprocess, segments_to_intervals
 from realtime.vocab import Interval, check_class_names
 
@@ -110,23 +107,3 @@ def pool_reports(reports: Sequence[Report]) -> Report:
                          f"{sorted(','.join(n) for n in names)}")
     return evaluate_predictions([v for r in reports for v in r.videos], reports[0].class_names,
                                 reports[0].iou)
-
-
-def write_report(report: Report, out_dir: Path, plots: bool = True) -> None:
-    """``results.md``, ``results.json``, the interval CSVs and (``plots``) timeline PNGs."""
-    from export.evaluate.timeline import plot_timeline
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.md").write_text(report.table + "\n")
-    (out_dir / "results.json").write_text(json.dumps(
-        {"scores": report.scores_dict(), "videos": [v.key for v in report.videos]}, indent=2))
-    for name, intervals in report.intervals.items():
-        write_intervals_csv(out_dir / f"intervals_{name.replace(' ', '_')}.csv", intervals)
-    write_intervals_csv(out_dir / "ground_truth.csv", report.gt)
-    if plots:
-        pdir = out_dir / "timelines"
-        pdir.mkdir(exist_ok=True)
-        merged = report.intervals["merging"]
-        for v in report.videos:
-            mine = [i for i in merged if i.subject == v.subject and i.video == v.video]
-            plot_timeline(v, mine, report.class_names, pdir / f"{v.subject}_{v.video}.png")

@@ -13,7 +13,10 @@ from realtime.cli import dispatch
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "onnx": ("export.onnx_export", "export a checkpoint to backbone/head/whole-window ONNX graphs"),
-    "train": ("export.train", "train STSNet_SW (LOSO, k-fold by subject, fixed split, or all)"),
+    "train": ("export.train", "train STSNet_SW (LOSO, k-fold by subject, fixed split, the "
+              "dataset's own split, or all)"),
+    "pretrain": ("export.pretrain", "pretrain the backbone on SynthME's per-frame action-unit "
+                 "truth"),
     "evaluate": ("export.evaluate", "score interval files, or evaluate a checkpoint on videos"),
     "synth": ("export.synth", "generate a SynthME long-video benchmark from face portraits"),
     "preprocess": ("export.preprocess", "detect, crop and cache 128x128 face crops of a dataset"),

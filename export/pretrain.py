@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from export.datasets import DatasetError, read_split, subjects_in
 from export.model import FEATURE_CHANNELS, Backbone, ModelConfig
 from export.videos import TrainVideo
 from realtime.reference import KIND_LAG
@@ -239,21 +240,6 @@ def load_truths(data: Path, videos: list[TrainVideo]) -> tuple[list[str], list[n
     return names, truths
 
 
-def split_subjects(data: Path, split: str) -> list[str]:
-    """Subjects of one split from the dataset's ``split.csv`` (``subject,split``)."""
-    path = data / "split.csv"
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as exc:
-        raise PretrainError(f"no subject split at {path} ({exc.strerror}); "
-                            "pass --subjects instead") from exc
-    subjects = sorted(r["subject"] for r in rows if r.get("split") == split)
-    if not subjects:
-        raise PretrainError(f"{path} lists no subject in split {split!r}")
-    return subjects
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = PretrainConfig()
     parser.add_argument("--data", required=True, type=Path,
@@ -286,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
                                 input_lag_frames=args.input_lag_frames,
                                 input_gain=args.input_gain)
         subjects = ([s for s in args.subjects.split(",") if s] if args.subjects
-                    else split_subjects(args.data, args.split))
+                    else subjects_in(read_split(args.data), args.split))
         if args.threads:
             torch.set_num_threads(args.threads)
         videos, info = load_videos(args.data, "generic", args.cache, model_cfg,
@@ -295,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
         names, truths = load_truths(args.data, videos)
         t0 = time.perf_counter()
         state, log = pretrain(videos, truths, names, model_cfg, cfg, progress=not args.quiet)
-    except (PretrainError, ValueError, FileNotFoundError) as exc:
+    except (PretrainError, DatasetError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     meta = {"config": asdict(cfg), "subjects": subjects, "videos": len(videos),

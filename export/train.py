@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from export.checkpoint import load_checkpoint, save_checkpoint
-from export.datasets import FORMATS
+from export.datasets import FORMATS, read_split
 from export.evaluate import Report, TorchPredictor, evaluate_videos, pool_reports, write_report
 from export.model import ModelConfig, STSNetSW, build_model
 from export.motion_loss import make_motion_probe, motion_loss, motion_targets
@@ -259,12 +259,21 @@ def _cpu_has_bf16() -> bool:
 def fit(train_videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig,
         out_dir: Path, device: torch.device, resume: bool = False,
         val_videos: list[TrainVideo] | None = None, metadata: dict[str, Any] | None = None,
-        progress: bool = True) -> tuple[STSNetSW, list[dict[str, Any]]]:
-    """Train one model; checkpoint every epoch so ``resume`` continues where it stopped."""
+        progress: bool = True, init_backbone: Path | None = None
+        ) -> tuple[STSNetSW, list[dict[str, Any]]]:
+    """Train one model; checkpoint every epoch so ``resume`` continues where it stopped.
+    ``init_backbone``: a pretrained backbone (``export.pretrain``) to start from."""
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
-    model = build_model(model_cfg, seed=cfg.seed).to(device)
+    model = build_model(model_cfg, seed=cfg.seed)
+    if init_backbone is not None:
+        from export.pretrain import load_backbone_into
+
+        pre = load_backbone_into(model, init_backbone, model_cfg)
+        metadata = {**(metadata or {}), "init_backbone": {"file": str(init_backbone),
+                                                           "subjects": pre.get("subjects")}}
+    model = model.to(device)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     probe = make_motion_probe().to(device) if cfg.motion_weight > 0 else None
@@ -339,7 +348,7 @@ def _load_train_state(ckpt_path: Path, cfg: TrainConfig, model: STSNetSW,
 
 # --------------------------------------------------------------------------- protocols
 
-PROTOCOLS: tuple[str, ...] = ("loso", "kfold", "split", "all")
+PROTOCOLS: tuple[str, ...] = ("loso", "kfold", "split", "all", "dataset")
 
 
 def make_folds(subjects: list[str], protocol: str, folds: int = 4,
@@ -364,6 +373,11 @@ def make_folds(subjects: list[str], protocol: str, folds: int = 4,
         return [("split", sorted(test_subjects))]
     if protocol == "all":
         return [("all", [])]
+    if protocol == "dataset":
+        if not test_subjects:
+            raise ValueError("--protocol dataset needs a dataset whose split.csv names test "
+                             "subjects (SynthME2); use split or kfold otherwise")
+        return [("test", sorted(test_subjects))]
     raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
 
 
@@ -374,7 +388,10 @@ MODEL_OPTIONS: tuple[tuple[str, type, str], ...] = (
     ("input_tau_frames", int, "model input: 0 feeds raw crops (the paper); N > 0 feeds each crop "
      "minus a running average of the face's previous crops with a time constant of N frames "
      "(realtime/reference.py)"),
-    ("input_gain", float, "contrast of the reference-difference input (with --input-tau-frames)"),
+    ("input_lag_frames", int, "model input: N > 0 feeds each crop minus the face's crop N frames "
+     "earlier (lag difference; realtime/reference.py); not with --input-tau-frames"),
+    ("input_gain", float, "contrast of the difference input (with --input-tau-frames or "
+     "--input-lag-frames)"),
     ("key_frames", int, "M"),
 )
 
@@ -399,6 +416,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", default="loso", choices=PROTOCOLS)
     parser.add_argument("--folds", type=int, default=4, help="number of folds for kfold")
     parser.add_argument("--test-subjects", default="", help="comma list for --protocol split")
+    parser.add_argument("--init-backbone", type=Path, default=None,
+                        help="start the backbone from `python -m export pretrain`'s file")
     parser.add_argument("--classes", default=",".join(m.class_names),
                         help="class order; 'none,micro' or 'none,macro' for a binary model")
     for name, kind, text in MODEL_OPTIONS:
@@ -429,9 +448,11 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         videos, dataset_info = load_videos(args.data, args.format, args.cache, model_cfg)
+        test_subjects = [s for s in args.test_subjects.split(",") if s]
+        if args.protocol == "dataset":
+            videos, test_subjects = _dataset_split(args.data, videos)
         subjects = sorted({v.subject for v in videos})
-        folds = make_folds(subjects, args.protocol, args.folds,
-                           [s for s in args.test_subjects.split(",") if s], args.seed)
+        folds = make_folds(subjects, args.protocol, args.folds, test_subjects, args.seed)
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -456,6 +477,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset_split(data: Path, videos: list[TrainVideo]
+                   ) -> tuple[list[TrainVideo], list[str]]:
+    """``--protocol dataset``: the dataset's own split.csv; train on ``train``, hold out
+    ``test``; ``validation`` subjects are left out of both (they choose thresholds)."""
+    split = read_split(data)
+    if not split:
+        raise ValueError(f"--protocol dataset: {data} has no split.csv")
+    kept = [v for v in videos if split.get(v.subject) in ("train", "test")]
+    return kept, sorted({v.subject for v in kept if split[v.subject] == "test"})
+
+
 def _run_fold(args: argparse.Namespace, name: str, test_subjects: list[str],
               videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig,
               device: torch.device, dataset_info: dict[str, Any]) -> Report | None:
@@ -469,7 +501,7 @@ def _run_fold(args: argparse.Namespace, name: str, test_subjects: list[str],
     t0 = time.perf_counter()
     model, _ = fit(train_v, model_cfg, cfg, args.out / name, device, resume=args.resume,
                    val_videos=test_v if cfg.val_every else None, metadata=meta,
-                   progress=not args.quiet)
+                   progress=not args.quiet, init_backbone=args.init_backbone)
     if not test_v:
         return None
     report = evaluate_videos(TorchPredictor(model, device), test_v)

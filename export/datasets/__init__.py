@@ -19,10 +19,12 @@ from .generic import load_generic, write_generic_annotations, write_generic_vide
 from .items import Annotation, Dataset, DatasetError, FrameReadError, VideoItem, frame_labels
 from .load import FORMATS, detect_format, load_dataset
 from .samm import SAMM_FPS, load_samm_lv
+from .split import read_split, subjects_in
 
 __all__ = [
     "CASME2_FPS", "DEFAULT_FPS", "FORMATS", "SAMM_FPS", "Annotation", "Dataset", "DatasetError",
     "FrameReadError", "VideoItem", "detect_format", "frame_labels", "iter_frames",
-    "list_frame_files", "load_casme2", "load_dataset", "load_generic", "load_samm_lv",
+    "list_frame_files", "load_casme2", "load_dataset", "load_generic", "load_samm_lv", "read_split",
+    "subjects_in",
     "write_generic_annotations", "write_generic_videos",
 ]

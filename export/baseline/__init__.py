@@ -17,7 +17,7 @@ import csv
 import hashlib
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,21 @@ def choose_subjects(all_subjects: set[str], split: dict[str, str], names: str,
     return wanted
 
 
+def fit_subjects(args: argparse.Namespace, all_subjects: set[str], split: dict[str, str]
+                 ) -> set[str]:
+    """The subjects OF-FD's thresholds are fitted on (``--fit-subjects`` or ``--fit-split``,
+    thinned to ``--fit-limit`` evenly spaced ones)."""
+    chosen = sorted(choose_subjects(all_subjects, split, args.fit_subjects,
+                                    "" if args.fit_subjects else args.fit_split, "--fit-split"))
+    limit = getattr(args, "fit_limit", 0) or 0
+    if limit < 0:
+        raise ValueError(f"--fit-limit {limit}: must be >= 0")
+    if limit and len(chosen) > limit:
+        idx = np.linspace(0, len(chosen) - 1, limit).round().astype(int)
+        chosen = [chosen[i] for i in sorted(set(idx.tolist()))]
+    return set(chosen)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="framediff", choices=["framediff", "offd"],
                         help="framediff: block frame differences; offd: optical flow in "
@@ -90,6 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="offd: fit the thresholds on this split (default train)")
     parser.add_argument("--fit-subjects", default="",
                         help="offd: fit on these subjects instead (comma list)")
+    parser.add_argument("--fit-limit", type=int, default=0,
+                        help="offd: fit on at most N of those subjects (evenly spaced in sorted "
+                             "order), to save time")
     parser.add_argument("--report-split", default="validation",
                         help="offd: also print the fitted thresholds' F1 on this split")
     parser.add_argument("--thresholds", default="",
@@ -152,13 +170,10 @@ def _run_offd(args: argparse.Namespace, videos: list[Any], split: dict[str, str]
         except ValueError:
             raise ValueError(f"--thresholds {args.thresholds!r}: give MICRO,MACRO "
                              "numbers") from None
-        from dataclasses import replace
-
         cfg = replace(cfg, micro_threshold=mi, macro_threshold=ma)
         fit_set: set[str] = set()
     else:
-        fit_set = choose_subjects(all_subjects, split, args.fit_subjects,
-                                  "" if args.fit_subjects else args.fit_split, "--fit-split")
+        fit_set = fit_subjects(args, all_subjects, split)
         overlap = sorted(fit_set & scored)
         if overlap and scored != all_subjects:
             raise ValueError(f"fit and scored subjects overlap: {overlap[:5]}... (fit on "
@@ -227,21 +242,60 @@ def _clips(paths: list[str]) -> list[Path]:
     return out
 
 
+@dataclass(frozen=True)
+class CropVideo:
+    """One video's raw face crops as the baselines read them (a subset of export.videos')."""
+
+    subject: str
+    video: str
+    crops: np.ndarray
+    valid: np.ndarray
+    fps: float
+    annotations: tuple[Any, ...]
+
+
+def load_crops(data: Path, fmt: str, cache: Path, subjects: set[str] | None = None,
+               progress: bool = True) -> list[CropVideo]:
+    """Raw 128-px crops of the videos of ``subjects`` (all when None), through the shared
+    crop cache: only those videos are cropped (same cache files as ``python -m export
+    preprocess``, so a later full run reuses them)."""
+    from export.datasets import load_dataset
+    from export.preprocess import preprocess_dataset
+    from realtime.face import FaceCropConfig
+
+    dataset = load_dataset(data, fmt)
+    if subjects is not None:
+        dataset = replace(dataset, videos=tuple(v for v in dataset.videos
+                                                if v.subject in subjects))
+    cached = preprocess_dataset(dataset, cache, FaceCropConfig(crop_size=128), progress=progress)
+    return [CropVideo(c.subject, c.video, c.crops, np.asarray(c.valid, bool), float(c.fps),
+                      tuple(c.annotations)) for c in cached]
+
+
+def dataset_subjects(data: Path, fmt: str) -> set[str]:
+    from export.datasets import load_dataset
+
+    return {v.subject for v in load_dataset(data, fmt).videos}
+
+
 def run(args: argparse.Namespace) -> int:
-    from export.model import ModelConfig
-    from export.videos import load_videos
     from realtime.metrics import format_table, table_dict
 
     try:
         split = read_split(args.data)
-        videos, _ = load_videos(args.data, args.format, args.cache, ModelConfig())
-        all_subjects = {v.subject for v in videos}
+        all_subjects = dataset_subjects(args.data, args.format)
         scored = choose_subjects(all_subjects, split, args.subjects, args.split, "--subjects")
         scored = scored or all_subjects
         if args.method == "offd":
+            need = set(scored)
+            if not args.thresholds:
+                need |= fit_subjects(args, all_subjects, split)
+            if args.report_split and split:
+                need |= {s for s, sp in split.items() if sp == args.report_split} & all_subjects
+            videos = load_crops(args.data, args.format, args.cache, need)
             return _run_offd(args, videos, split, scored)
         cfg = BaselineConfig(p=args.p)
-        videos = [v for v in videos if v.subject in scored]
+        videos = load_crops(args.data, args.format, args.cache, scored)
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

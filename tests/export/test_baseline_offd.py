@@ -116,12 +116,12 @@ def test_read_split_and_choose_subjects(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def clean_clip(tmp_path_factory) -> tuple[Path, Path]:
-    """A generated 8 s clip without distractors (known events), and a crop cache."""
+    """A generated 12 s clip without distractors (known events), and a crop cache."""
     from export.synth import SynthConfig, generate
 
     root = tmp_path_factory.mktemp("offd")
     generate(SynthConfig(out_dir=root / "ds", seed=3, subjects=2, videos_per_subject=1,
-                         duration_s=8.0, distractors=False, micro_fraction=0.5, quiet=True,
+                         duration_s=12.0, distractors=False, micro_fraction=0.5, quiet=True,
                          contact_sheet=False, frame_truth=False))
     return root / "ds", root / "cache"
 

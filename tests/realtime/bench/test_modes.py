@@ -1,5 +1,9 @@
 """realtime.bench.modes: the mode comparison with the PyTorch eager reference; and the engine
-speed changes the modes measure (feature reuse across batches, a one-thread head session)."""
+speed change the batched mode measures (feature reuse across overlapping batches).
+
+The one-thread head session test moved to tests/realtime/engine/test_sessions.py
+(``test_sessions_are_the_modes_graphs_with_their_thread_counts``, same assertions through the
+public ``Engine.sessions``)."""
 
 from __future__ import annotations
 
@@ -28,7 +32,6 @@ def test_modes_include_the_eager_reference_when_torch_is_there(clip: Path,
         modes["cached"]["windows_per_s"] / modes["eager"]["windows_per_s"])
 
 
-
 # --------------------------------------------------------------- speed changes in the live half
 
 
@@ -50,14 +53,3 @@ def test_run_batch_reuses_the_repeated_context_features(graphs: Path) -> None:
     before = engine.timings.backbone.items
     np.testing.assert_allclose(engine.run_batch(other).probs[1:], whole[k - 1 + 14:], atol=1e-6)
     assert engine.timings.backbone.items - before == 13
-
-
-def test_head_session_runs_on_one_thread_backbone_on_the_chosen_count(graphs: Path) -> None:
-    from realtime.engine import HEAD_THREADS, Engine
-
-    engine = Engine(graphs, provider="cpu", threads=2, warmup=False)
-    assert HEAD_THREADS == 1
-    assert engine._head.get_session_options().intra_op_num_threads == 1
-    assert engine._backbone.get_session_options().intra_op_num_threads == 2
-    window = Engine(graphs, provider="cpu", mode="window", threads=2, warmup=False)
-    assert window._head.get_session_options().intra_op_num_threads == 2  # holds the backbone

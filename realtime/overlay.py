@@ -33,6 +33,7 @@ STATUS_COLORS: dict[str, tuple[int, int, int]] = {
     "ok": (0, 200, 0),
     "at_edge": (0, 215, 255),
     "too_small": (0, 0, 255),
+    "unconfirmed": (128, 128, 128),  # a weak detection not yet confirmed: grey, not classified
 }
 _TEXT = (255, 255, 255)
 _SHADOW = (0, 0, 0)

@@ -10,10 +10,10 @@ One :class:`Spotter` follows one stream. Per frame (:meth:`Spotter.process`):
 3. the class probabilities of that frame feed the :class:`~realtime.merger.OnlineMerger`, which
    returns the events confirmed now.
 
-Breaks: a frame without a usable crop (no face, face too small, invalid image), a gap in the
-frame indices (frames dropped by a live source) or a change of frame size ends the window: the
-engine's buffer empties and the open expression is closed and reported ``cut_short``. Windows
-never span non-adjacent frames.
+Breaks: a frame without a usable crop (no face, an unconfirmed weak detection, face too small,
+invalid image), a gap in the frame indices (frames dropped by a live source) or a change of
+frame size ends the window: the engine's buffer empties and the open expression is closed and
+reported ``cut_short``. Windows never span non-adjacent frames.
 
 :meth:`Spotter.run` iterates a whole source. For a recorded source read as fast as possible it
 classifies runs of consecutive crops in batches (:meth:`Engine.run_batch`), which gives the same
@@ -38,6 +38,7 @@ from realtime.events import Event
 from realtime.face import (
     FACE_STATUSES,
     STATUS_NO_FACE,
+    STATUS_UNCONFIRMED,
     FaceCropConfig,
     FaceCropper,
     FaceResult,
@@ -308,7 +309,8 @@ class Spotter:
         if face is None:
             reason = BREAK_INVALID
         elif face.crop is None:
-            reason = BREAK_NO_FACE if face.status == STATUS_NO_FACE else BREAK_TOO_SMALL
+            no_face = face.status in (STATUS_NO_FACE, STATUS_UNCONFIRMED)
+            reason = BREAK_NO_FACE if no_face else BREAK_TOO_SMALL
         elif gap:
             reason = BREAK_GAP
         elif resized:

@@ -124,7 +124,8 @@ def _summary(spotter: Any, source: Any, elapsed_s: float, interrupted: bool) -> 
         f", dropped {dropped}" + (" - interrupted" if interrupted else ""),
         f"  engine: {eng.provider}/{eng.mode} ({eng.provider_note})",
         f"  faces: ok {fs.get('ok', 0)}, at edge {fs.get('at_edge', 0)}, too small "
-        f"{fs.get('too_small', 0)}, none {fs.get('no_face', 0)}, invalid "
+        f"{fs.get('too_small', 0)}, unconfirmed {fs.get('unconfirmed', 0)}, none "
+        f"{fs.get('no_face', 0)}, invalid "
         f"{fs.get('invalid_frame', 0)}; several faces in {st.multiple_faces_frames} frames",
         f"  windows: {st.classified} classified, {st.breaks} breaks",
         f"  events: {st.onsets} onsets, {st.segments} segments ({st.cut_short} cut short)",

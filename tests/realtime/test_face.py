@@ -71,7 +71,8 @@ def read_video(path: Path) -> list[np.ndarray]:
      ("detect_every_frames", 0), ("min_confidence", 1.5), ("model_selection", 2),
      ("align_eyes", "yes"), ("deadband_frac", 0.9), ("smoothing", 0.0),
      ("angle_deadband_deg", -1.0), ("track_min_score", 2.0), ("max_missed_detections", -1),
-     ("snap_frac", 0.0), ("margin", float("nan"))],
+     ("snap_frac", 0.0), ("margin", float("nan")), ("confirm_score", 1.5),
+     ("confirm_detections", 0)],
 )
 def test_config_rejects_out_of_range_settings(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"FaceCropConfig.{field} must be"):
@@ -209,14 +210,51 @@ def test_too_small_faces_are_reported_without_crop(portrait: np.ndarray) -> None
     assert r.status == "too_small" and r.crop is None and r.box is not None
 
 
-def test_face_near_the_edge_is_padded_and_marked(cropper: FaceCropper,
-                                                 portrait: np.ndarray) -> None:
+def test_face_whose_margin_is_cut_is_padded_but_ok(cropper: FaceCropper,
+                                                  portrait: np.ndarray) -> None:
+    """Issue 12 item 10: a face filling the frame is a good face ("at edge" read as unusable)."""
     (fx0, _, fx1, _), _ = cropper.detect_faces(portrait)[0]
     cut = np.ascontiguousarray(portrait[:, max(0, fx0 - 5):])  # face whole, margin cut off
     r = cropper.process(cut)
-    assert r.status == "at_edge" and r.box[0] < 0
+    assert r.status == "ok" and r.box[0] < 0
     assert r.crop is not None and r.crop.shape == (128, 128)
     np.testing.assert_array_equal(r.crop, crop_face(cut, r.box, 128))
+
+
+def test_face_cut_by_the_frame_edge_is_at_edge(cropper: FaceCropper,
+                                               portrait: np.ndarray) -> None:
+    (fx0, _, fx1, _), _ = cropper.detect_faces(portrait)[0]
+    cut = np.ascontiguousarray(portrait[:, fx0 + (fx1 - fx0) // 4:])  # a quarter of it gone
+    r = cropper.process(cut)
+    assert r.status == "at_edge" and r.crop is not None and r.crop.shape == (128, 128)
+
+
+def test_weak_new_face_is_unconfirmed_until_seen_again(portrait: np.ndarray) -> None:
+    """A detection below confirm_score gets no crop until detected on confirm_detections
+    consecutive frames; one miss before that forgets it."""
+    blank = np.full_like(portrait, 128)
+    config = FaceCropConfig(confirm_score=1.0, confirm_detections=4)  # every face is "weak"
+    with FaceCropper(config) as fc:
+        first = [fc.process(portrait) for _ in range(6)]
+        lost = fc.process(blank)
+        again = [fc.process(portrait) for _ in range(2)]
+    assert [r.status for r in first] == ["unconfirmed"] * 3 + ["ok"] * 3
+    assert all(r.crop is None and r.box is not None for r in first[:3])
+    assert not any(r.tracked for r in first[:4])  # the detector checks every frame
+    assert lost.status == "no_face"
+    assert [r.status for r in again] == ["unconfirmed"] * 2
+    with FaceCropper(FaceCropConfig(confirm_detections=1, confirm_score=1.0)) as fc:
+        assert fc.process(portrait).status == "ok"
+    with FaceCropper() as fc:  # the portrait scores ~0.9: confirmed at once
+        assert fc.process(portrait).status == "ok"
+
+
+@needs_real
+def test_real_faceless_clip_gives_no_crop(cropper: FaceCropper) -> None:
+    """no_face.mp4 has false detections (score 0.50-0.61, 1-3 frames each): never cropped."""
+    results = [cropper.process(f) for f in read_video(REAL / "no_face.mp4")]
+    assert not any(r.has_crop for r in results)
+    assert any(r.status == "unconfirmed" for r in results)
 
 
 def two_faces(portrait: np.ndarray, with_big: bool = True) -> np.ndarray:

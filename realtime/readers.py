@@ -23,6 +23,7 @@ import numpy as np
 from realtime.vocab import IMAGE_SUFFIXES, is_image_file, natural_key
 
 URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
+FILE_URL_SCHEMES = ("http", "https")  # may serve a recording (a file) or a live stream
 DEFAULT_FPS = 30.0
 MAX_FPS = 10_000  # a frame rate a file reports above this is taken for garbage
 _RETRY_S = 0.005  # pause between failed reads of a live source
@@ -76,14 +77,22 @@ class Reader:
 
 
 class CaptureReader(Reader):
-    """Camera, network stream or video file through ``cv2.VideoCapture``."""
+    """Camera, network stream or video file through ``cv2.VideoCapture``.
 
-    def __init__(self, target: int | str, description: str, *, is_live: bool, is_url: bool,
-                 fps: float | None, timeout_s: float) -> None:
+    is_live None (http/https URLs by default) decides at open: a URL whose container reports a
+    frame count is a recording (a file served over HTTP: every frame, its end is the end), one
+    without is a live stream (drop-oldest). True/False forces either.
+    """
+
+    def __init__(self, target: int | str, description: str, *, is_live: bool | None,
+                 is_url: bool, fps: float | None, timeout_s: float) -> None:
         self._target = target
         self.description = description
-        self.is_live = is_live
+        self._live_auto = is_live is None
+        self.is_live = bool(is_live)
         self._is_url = is_url
+        self.frame_count: int | None = None  # frames the container announces (recordings)
+        self._delivered = 0
         self._fps_override = fps
         self._timeout_s = timeout_s
         self._cap: Any = None
@@ -107,6 +116,11 @@ class CaptureReader(Reader):
             else:
                 why = "not a video that OpenCV can decode"
             raise SourceError(f"cannot open {self.description}: {why}")
+        count = float(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
+        if math.isfinite(count) and count > 0:
+            self.frame_count = int(count)
+        if self._live_auto:
+            self.is_live = self.frame_count is None
         if self.is_live:
             self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the device's own backlog short
         reported = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -136,7 +150,11 @@ class CaptureReader(Reader):
             return image, self._pending_time
         ok, image = self._cap.read()
         if not self.is_live:
-            return (image, self._media_time()) if ok and image is not None else None
+            if ok and image is not None:
+                self._delivered += 1
+                return image, self._media_time()
+            self._check_complete()
+            return None
         deadline = time.monotonic() + self._timeout_s
         while not ok or image is None:
             if stop.is_set():
@@ -147,6 +165,14 @@ class CaptureReader(Reader):
             time.sleep(_RETRY_S)
             ok, image = self._cap.read()
         return image, None
+
+    def _check_complete(self) -> None:
+        """A recording over the network that ends well short of its announced length was cut
+        (connection lost, server stalled): say so instead of ending quietly."""
+        count, got = self.frame_count, self._delivered + 1  # + the frame read at open
+        if self._is_url and count is not None and got < count - max(2, count // 50):
+            raise SourceError(f"{self.description} ended after {got} of {count} frames "
+                              "(connection lost or stalled)")
 
     def close(self) -> None:
         if self._cap is not None:
@@ -218,18 +244,25 @@ class IterableReader(Reader):
             close()
 
 
-def make_reader(spec: Any, fps: float | None, timeout_s: float) -> Reader:
+def make_reader(spec: Any, fps: float | None, timeout_s: float,
+                live: bool | None = None) -> Reader:
+    """The reader for a source spec. live: None decides by the source (cameras and rtsp/rtmp
+    live, files and folders recorded, http(s) by whether the container has a length); True or
+    False forces the drop-oldest or the every-frame policy (cameras, URLs and files)."""
     if isinstance(spec, bool):
         raise ValueError(f"source spec must be a camera index, path, URL or iterable, got {spec!r}")
     if isinstance(spec, int | np.integer) or (isinstance(spec, str) and spec.strip().isdigit()):
         index = int(spec)
         if index < 0:
             raise ValueError(f"camera index must be >= 0, got {index}")
-        return CaptureReader(index, f"camera {index}", is_live=True, is_url=False, fps=fps,
-                              timeout_s=timeout_s)
+        return CaptureReader(index, f"camera {index}", is_live=live is not False,
+                             is_url=False, fps=fps, timeout_s=timeout_s)
     if isinstance(spec, str) and urlsplit(spec).scheme.lower() in URL_SCHEMES:
-        return CaptureReader(spec, f"stream {mask_url(spec)}", is_live=True, is_url=True,
-                              fps=fps, timeout_s=timeout_s)
+        scheme = urlsplit(spec).scheme.lower()
+        auto = None if scheme in FILE_URL_SCHEMES else True
+        return CaptureReader(spec, f"stream {mask_url(spec)}",
+                             is_live=auto if live is None else live, is_url=True, fps=fps,
+                             timeout_s=timeout_s)
     if isinstance(spec, str | Path):
         path = Path(spec).expanduser()
         if path.is_dir():
@@ -238,8 +271,8 @@ def make_reader(spec: Any, fps: float | None, timeout_s: float) -> Reader:
             raise SourceError(f"no such video file or image folder: {path}")
         if is_image_file(path):
             return FolderReader(path.parent, fps, single=path)  # one still image
-        return CaptureReader(str(path), f"video file {path}", is_live=False, is_url=False,
-                              fps=fps, timeout_s=timeout_s)
+        return CaptureReader(str(path), f"video file {path}", is_live=bool(live), is_url=False,
+                             fps=fps, timeout_s=timeout_s)
     if isinstance(spec, np.ndarray):
         if spec.ndim != 4:
             raise ValueError(f"an array source must be N x H x W x C frames, got shape "

@@ -3,12 +3,16 @@
 :func:`open_source` turns a spec into a :class:`Source`, an iterable of :class:`Frame`. Capture
 runs on its own thread behind a bounded queue, with an explicit policy:
 
-* live sources (camera, rtsp/http URL) drop the OLDEST queued frame when the consumer falls
-  behind, and count it in ``dropped_frames``: the consumer always gets recent frames. A drop
-  leaves a gap in the frame indices it sees (indices count frames as read), so a consumer that
-  needs consecutive frames can tell.
-* recorded sources (video file, image folder, iterable) are delivered completely, never dropped,
-  as fast as the consumer takes them, or paced at their own frame rate with ``realtime=True``.
+* live sources (camera, rtsp/rtmp URL, an http(s) URL without a length, such as an MJPEG
+  camera) drop the OLDEST queued frame when the consumer falls behind, and count it in
+  ``dropped_frames``: the consumer always gets recent frames. A drop leaves a gap in the frame
+  indices it sees (indices count frames as read), so a consumer that needs consecutive frames
+  can tell.
+* recorded sources (video file, image folder, iterable, and a video file served over http(s),
+  whose container announces a length) are delivered completely, never dropped, as fast as the
+  consumer takes them, or paced at their own frame rate with ``realtime=True``. Their end is the
+  end of the stream, not an error (a network recording cut well short of its length is).
+* ``live=True``/``False`` forces either policy (``spot --live/--no-live``).
 
 Reading never hangs: a source that delivers nothing for ``timeout_s`` raises
 :class:`SourceError` naming it, and opening (connection and first frame) is bounded by
@@ -89,7 +93,8 @@ class Source:
     def __init__(self, reader: Reader, *, realtime: bool, queue_size: int,
                  timeout_s: float) -> None:
         self._reader = reader
-        self._realtime = realtime and not reader.is_live
+        self._realtime_asked = realtime
+        self._realtime = realtime and not reader.is_live  # settled again once the reader opens
         self._queue_size = queue_size
         self._timeout_s = timeout_s
         self._queue: collections.deque[Any] = collections.deque()
@@ -161,6 +166,7 @@ class Source:
                 self._opened.set()
                 raise
             self._fps = reader.fps
+            self._realtime = self._realtime_asked and not reader.is_live  # known once open
             self._reader_opened = True
             self._opened.set()
             start = time.monotonic()
@@ -285,6 +291,7 @@ def open_source(
     queue_size: int = 4,
     timeout_s: float = 5.0,
     fps: float | None = None,
+    live: bool | None = None,
 ) -> Source:
     """Open a camera, video file, stream URL, image folder or iterable of frames.
 
@@ -295,6 +302,8 @@ def open_source(
     queue_size: frames buffered between the capture thread and the consumer, >= 1.
     timeout_s: bound on opening and on waiting for a frame from a live source, > 0.
     fps: frame rate of a folder or iterable (default 30); overrides the rate a file reports.
+    live: None decides by the source (see the module docstring); True forces the live
+        drop-oldest policy, False keeps every frame (cameras, URLs, files).
     Raises SourceError when the source cannot be opened or has no frame.
     """
     check_bool("realtime", realtime)
@@ -302,7 +311,9 @@ def open_source(
     fps_f = None if fps is None else check_number("fps", fps, 0, MAX_FPS, low_open=True,
                                                   high_open=True)
     timeout = _check_timeout(timeout_s)
-    return open_reader(make_reader(spec, fps_f, timeout), realtime=realtime,
+    if live is not None:
+        check_bool("live", live)
+    return open_reader(make_reader(spec, fps_f, timeout, live), realtime=realtime,
                        queue_size=queue_size, timeout_s=timeout)
 
 

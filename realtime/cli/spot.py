@@ -58,6 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_threads_option(parser)
     parser.add_argument("--realtime", action="store_true",
                         help="pace a file or folder at its own frame rate (as if live)")
+    parser.add_argument("--live", action=argparse.BooleanOptionalAction, default=None,
+                        help="--live: drop the oldest frames when processing falls behind (the "
+                             "default for cameras, rtsp and length-less http streams); "
+                             "--no-live: process every frame (the default for files, folders "
+                             "and video files served over http)")
     parser.add_argument("--merge-gap", type=int, default=1, metavar="N",
                         help="fill runs of up to N no-expression frames between equal "
                              "expressions (paper: 1)")
@@ -265,9 +270,10 @@ class SpotRun:
                                postprocess=config, threshold=threshold, threads=a.threads)
         if not a.quiet:
             self.say(f"engine: {self.spotter.engine.describe()}")
-        self.source = sources.open_source(spec, realtime=a.realtime)
+        self.source = sources.open_source(spec, realtime=a.realtime, live=a.live)
         if not a.quiet:
-            self.say(f"source: {self.source.description} ({self.source.fps:.2f} fps)")
+            kind = "live, drops oldest when behind" if self.source.is_live else "every frame"
+            self.say(f"source: {self.source.description} ({self.source.fps:.2f} fps; {kind})")
         if a.events_out is not None:
             self.sinks.append(JsonlEventWriter(a.events_out))
         if a.csv_out is not None:

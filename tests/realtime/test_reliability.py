@@ -1,0 +1,144 @@
+"""End-to-end reliability probes of ``python -m realtime spot`` (issue 12), as a user meets them:
+a recording served over HTTP, half-delivered and stalled servers, signals sent to a real
+subprocess, failing outputs (``/dev/full``, a closed pipe), corrupt images in a folder, and the
+frame rate checked against the graphs' contract.
+
+The subprocesses run the shipped graphs in ``weights/`` (torch-free, as a user runs them); the
+HTTP servers are local ``http.server`` instances on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import pytest
+
+from realtime.sources import SourceError, open_source
+from tests.realtime.test_spotter import face_clip
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL = ROOT.parent / "shared" / "data" / "real"
+needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"real test media absent: {REAL}")
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None,
+                                  reason="the ffmpeg command makes the faststart mp4")
+N_FRAMES = 40
+
+
+def spot(*args: str, timeout: float = 120, **popen: object) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m realtime spot ARGS`` in a subprocess (shipped weights, one thread)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "realtime", "spot", "--threads", "1", *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                          **popen)  # type: ignore[call-overload]
+
+
+def summary_frames(stderr: str) -> int:
+    line = next(x for x in stderr.splitlines() if x.startswith("summary:"))
+    return int(line.split()[1])
+
+
+def write_clip(path: Path, n: int = N_FRAMES, fps: float = 30.0) -> Path:
+    images = face_clip(n)
+    h, w = images[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    assert writer.isOpened()
+    for image in images:
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def faststart(src: Path, dst: Path) -> Path:
+    """``src`` remuxed with its index at the front, as video sites serve mp4 files."""
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(src), "-c", "copy",
+                    "-movflags", "faststart", str(dst)], check=True, timeout=60)
+    return dst
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves the folder; ``/half/NAME`` sends half of NAME then closes, ``/stall/NAME`` sends
+    half and then holds the connection open without a byte more."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        for mode in ("half", "stall"):
+            if self.path.startswith(f"/{mode}/"):
+                data = (Path(self.directory) / self.path[len(mode) + 2:]).read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[:len(data) // 2])
+                self.wfile.flush()
+                if mode == "stall":
+                    time.sleep(30)
+                return
+        super().do_GET()
+
+
+@pytest.fixture
+def http_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A folder served by http.server on 127.0.0.1; yields (folder, base URL)."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(folder)))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- 1: a recording over HTTP is a recording ----------------------------------------------------
+
+@needs_ffmpeg
+def test_http_recording_delivers_every_frame_to_a_slow_consumer(http_dir, tmp_path) -> None:
+    folder, base = http_dir
+    faststart(write_clip(tmp_path / "c.mp4"), folder / "clip.mp4")
+    with open_source(f"{base}/clip.mp4") as source:
+        assert not source.is_live
+        frames = []
+        for frame in source:
+            time.sleep(0.01)  # slower than the reader: a live policy would drop frames
+            frames.append(frame.index)
+        assert source.dropped_frames == 0
+    assert frames == list(range(N_FRAMES))
+    with open_source(f"{base}/clip.mp4", live=True) as forced:
+        assert forced.is_live
+
+
+@needs_ffmpeg
+def test_spot_on_an_http_recording_processes_it_all_and_exits_0(http_dir, tmp_path) -> None:
+    folder, base = http_dir
+    faststart(write_clip(tmp_path / "c.mp4"), folder / "clip.mp4")
+    done = spot("--source", f"{base}/clip.mp4", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert summary_frames(done.stderr) == N_FRAMES
+    assert "dropped 0" in done.stderr and "error" not in done.stderr
+
+
+@needs_ffmpeg
+def test_half_delivered_http_recording_is_reported_not_ended_quietly(http_dir,
+                                                                     tmp_path) -> None:
+    folder, base = http_dir
+    faststart(write_clip(tmp_path / "c.mp4", n=120), folder / "clip.mp4")
+    with pytest.raises(SourceError, match=r"ended after \d+ of 120 frames"):
+        with open_source(f"{base}/half/clip.mp4", timeout_s=3) as source:
+            for _ in source:
+                pass

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -45,6 +44,7 @@ import torch.nn.functional as F
 from export.checkpoint import load_checkpoint, save_checkpoint
 from export.datasets import FORMATS, read_split
 from export.evaluate import Report, TorchPredictor, evaluate_videos, pool_reports, write_report
+from export.folds import PROTOCOLS, make_folds
 from export.model import ModelConfig, STSNetSW, build_model
 from export.motion_loss import make_motion_probe, motion_loss, motion_targets
 from export.videos import TrainVideo, load_videos, window_centres
@@ -346,40 +346,7 @@ def _load_train_state(ckpt_path: Path, cfg: TrainConfig, model: STSNetSW,
     return state
 
 
-# --------------------------------------------------------------------------- protocols
-
-PROTOCOLS: tuple[str, ...] = ("loso", "kfold", "split", "all", "dataset")
-
-
-def make_folds(subjects: list[str], protocol: str, folds: int = 4,
-               test_subjects: list[str] | None = None,
-               seed: int = 0) -> list[tuple[str, list[str]]]:
-    """``[(fold_name, held_out_subjects), ...]``; ``all`` gives one fold with nothing held out."""
-    subjects = sorted(set(subjects))
-    if protocol == "loso":
-        return [(f"loso_{s}", [s]) for s in subjects]
-    if protocol == "kfold":
-        if not 2 <= folds <= len(subjects):
-            raise ValueError(f"--folds must be in [2, {len(subjects)}] (number of subjects), "
-                             f"got {folds}")
-        order = subjects[:]
-        random.Random(seed).shuffle(order)
-        return [(f"fold{i + 1}", sorted(order[i::folds])) for i in range(folds)]
-    if protocol == "split":
-        unknown = sorted(set(test_subjects or []) - set(subjects))
-        if not test_subjects or unknown:
-            raise ValueError(f"--test-subjects must name known subjects {subjects}; "
-                             f"unknown: {unknown}")
-        return [("split", sorted(test_subjects))]
-    if protocol == "all":
-        return [("all", [])]
-    if protocol == "dataset":
-        if not test_subjects:
-            raise ValueError("--protocol dataset needs a dataset whose split.csv names test "
-                             "subjects (SynthME2); use split or kfold otherwise")
-        return [("test", sorted(test_subjects))]
-    raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
-
+# --------------------------------------------------------------------------- command line
 
 # ModelConfig fields set by a ``train`` option of the same name, in --help order, with their
 # help text; the defaults are ModelConfig's. One more model option is one more line here.

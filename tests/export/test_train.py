@@ -29,7 +29,6 @@ from export.train import (
     add_arguments,
     augment,
     fit,
-    make_folds,
     model_config_from_args,
 )
 from export.videos import TrainVideo
@@ -72,21 +71,6 @@ def test_augment_is_time_consistent_per_clip() -> None:
     # one geometric draw per clip: all frames of a clip stay identical to each other
     for b in range(2):
         assert torch.allclose(out[b], out[b, :1].expand_as(out[b]))
-
-
-def test_make_folds_protocols() -> None:
-    subjects = ["s3", "s1", "s2", "s4"]
-    assert make_folds(subjects, "loso") == [(f"loso_s{i}", [f"s{i}"]) for i in range(1, 5)]
-    folds = make_folds(subjects, "kfold", folds=2)
-    assert sorted(s for _, held in folds for s in held) == sorted(subjects)
-    assert make_folds(subjects, "all") == [("all", [])]
-    assert make_folds(subjects, "split", test_subjects=["s2"]) == [("split", ["s2"])]
-    with pytest.raises(ValueError, match="--folds"):
-        make_folds(subjects, "kfold", folds=9)
-    with pytest.raises(ValueError, match="unknown"):
-        make_folds(subjects, "split", test_subjects=["nobody"])
-    with pytest.raises(ValueError, match="protocol"):
-        make_folds(subjects, "bogus")
 
 
 def test_train_config_validation_names_the_setting() -> None:

@@ -6,10 +6,13 @@ video. A summary (frames, speed, provider, dropped frames, events) goes to stder
 Without ``--source`` the built-in demo clip runs and is scored against its ground truth;
 ``--gt FILE.csv`` scores any source the same way (MEGC 2020 metric, paper Table 2 layout).
 
-Ctrl-C stops cleanly: open expressions are closed (cut short) and written, files are closed and
-the source is released. Bad input (missing file, absent camera, unreachable URL, missing or
-foreign ONNX graphs, bad settings) ends with one ``error:`` line on stderr and exit code 2;
-events written before the error stay in the output files.
+Ctrl-C, SIGTERM and SIGHUP stop cleanly: open expressions are closed (cut short) and written,
+files and the video are closed (playable), the source is released and the summary printed; the
+exit code is 128 + the signal number (130, 143, 129).
+
+Bad input (missing file, absent camera, unreachable URL, missing or foreign ONNX graphs, bad
+settings) ends with one ``error:`` line on stderr and exit code 2; events written before the
+error stay in the output files.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -150,6 +155,46 @@ def run(args: argparse.Namespace) -> int:
     return SpotRun(args, sys.stdout, sys.stderr).execute()
 
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP) turned into the same clean stop as Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _StopSignals:
+    """While active, SIGTERM/SIGHUP raise :class:`Stopped` in the main thread, once: a second
+    signal during the clean-up is ignored so that the files still get closed."""
+
+    def __init__(self) -> None:
+        self._old: dict[int, Any] = {}
+        self._fired = False
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if not self._fired:
+            self._fired = True
+            raise Stopped(signum)
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._old[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def quiet(self) -> None:
+        """From now on a stop signal is ignored (clean-up in progress)."""
+        self._fired = True
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, old in self._old.items():
+            signal.signal(signum, old)
+
+
 def _known_errors() -> tuple[type[BaseException], ...]:
     """The errors that end a run with one ``error:`` line (bad input, not a bug)."""
     from realtime.contract import ContractError
@@ -203,24 +248,33 @@ class SpotRun:
         self.video.write(self.overlay.draw(frame.image, output, status, copy=False))
 
     def execute(self) -> int:
-        code, interrupted = EXIT_OK, False
-        started = time.perf_counter()
-        try:
-            self._open()
-            self._stream()
-        except KeyboardInterrupt:
-            code, interrupted = EXIT_INTERRUPTED, True
-            self._flush_open()
-        except _known_errors() as exc:
-            code = EXIT_ERROR
-            self.say(f"error: {exc}")
-            self._flush_open()
-        finally:
-            self._close()
-        self._report(code, time.perf_counter() - started, interrupted)
-        if self.spotter is not None:
-            self.spotter.close()
-        return code
+        with _StopSignals() as stops:
+            code, interrupted = EXIT_OK, False
+            started = time.perf_counter()
+            try:
+                try:
+                    self._open()
+                    self._stream()
+                except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (Stopped)
+                    stops.quiet()
+                    interrupted = True
+                    code = EXIT_INTERRUPTED
+                    if isinstance(exc, Stopped):
+                        code = 128 + exc.signum
+                        self.say(f"stopping: {exc} received")
+                    self._flush_open()
+                except _known_errors() as exc:
+                    stops.quiet()
+                    code = EXIT_ERROR
+                    self.say(f"error: {exc}")
+                    self._flush_open()
+            finally:
+                stops.quiet()
+                self._close()
+            self._report(code, time.perf_counter() - started, interrupted)
+            if self.spotter is not None:
+                self.spotter.close()
+            return code
 
     # -- steps ---------------------------------------------------------------------------------
     def _settings(self) -> tuple[Any, float | None]:

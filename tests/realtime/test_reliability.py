@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -142,3 +144,49 @@ def test_half_delivered_http_recording_is_reported_not_ended_quietly(http_dir,
         with open_source(f"{base}/half/clip.mp4", timeout_s=3) as source:
             for _ in source:
                 pass
+
+
+# -- 2: SIGTERM and SIGHUP stop as cleanly as Ctrl-C --------------------------------------------
+
+def decodable_frames(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
+                         ids=["SIGTERM", "SIGHUP", "SIGINT"])
+def test_stop_signal_flushes_events_closes_video_and_prints_summary(signum: int,
+                                                                    tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "c.mp4", n=300)  # 10 s at its own pace
+    video, events = tmp_path / "v.mp4", tmp_path / "e.jsonl"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "realtime", "spot", "--threads", "1", "--source", str(clip),
+         "--realtime", "--threshold", "0", "--relabel", "--video-out", str(video),
+         "--events-out", str(events)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()  # the onset of the open expression (frame 2)
+        assert json.loads(first)["kind"] == "onset", first
+        time.sleep(1.0)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and "interrupted" in err and "summary:" in err
+    lines = [json.loads(x) for x in [first, *out.splitlines()]]
+    assert [e["kind"] for e in lines] == ["onset", "segment"]
+    assert lines[1]["cut_short"] is True
+    assert [json.loads(x)["kind"] for x in events.read_text().splitlines()] == [
+        "onset", "segment"]
+    written = summary_frames(err)
+    assert 0 < written < 300
+    # the mp4 was finalised: every frame written plays (the signal may land between a frame's
+    # processing and its overlay write)
+    assert written - 1 <= decodable_frames(video) <= written

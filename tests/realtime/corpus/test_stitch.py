@@ -1,0 +1,96 @@
+"""Chunk planning and the exact join, on hand-made task results (no video, no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from realtime.corpus.stitch import Rerun, Stitcher, plan_chunks
+from realtime.corpus.work import NO_FACE_CODE, STATUS_CODES, Task, TaskResult
+from realtime.events import Event
+
+OK = STATUS_CODES.index("ok")
+
+
+def test_plan_chunks_table() -> None:
+    assert plan_chunks("r", "/r.mp4", 100, 0) == [Task("r", "/r.mp4")]
+    assert plan_chunks("r", "/r.mp4", None, 30) == [Task("r", "/r.mp4")]
+    assert plan_chunks("r", "/r.mp4", 30, 30) == [Task("r", "/r.mp4")]
+    tasks = plan_chunks("r", "/r.mp4", 70, 30, overlap_frames=10)
+    assert [(t.start, t.stop, t.sync_from, t.part) for t in tasks] == [
+        (0, 40, 30, 0), (30, 70, 60, 1), (60, None, None, 2)]
+    assert plan_chunks("r", "/r.mp4", 70, 30)[0].stop == 60  # default overlap: one chunk
+
+
+def test_task_checks_its_range() -> None:
+    with pytest.raises(ValueError, match="stop must be > start"):
+        Task("r", "/r", start=10, stop=10)
+    with pytest.raises(ValueError, match="start must be an int >= 0, got -1"):
+        Task("r", "/r", start=-1)
+
+
+def segment(onset: int, offset: int) -> Event:
+    return Event(kind="segment", expression="macro", onset_frame=onset, offset_frame=offset,
+                 apex_frame=onset, onset_time_s=onset / 30, offset_time_s=offset / 30,
+                 duration_s=(offset - onset + 1) / 30, confidence=0.9, mean_prob=0.9)
+
+
+def result(part: int, start: int, n: int, resets: tuple[int, ...], events: list[Event],
+           end: bool = False) -> TaskResult:
+    statuses = bytes(NO_FACE_CODE if start + i in resets else OK for i in range(n))
+    return TaskResult(name="r", part=part, start=start, statuses=statuses, events=events,
+                      fps=30.0, reached_end=end, class_names=("none", "micro", "macro"))
+
+
+TASKS = plan_chunks("r", "/r.mp4", 90, 30)  # chunks at 0, 30, 60; runs overlap one chunk
+
+
+def test_join_at_the_first_common_face_free_frame_in_any_order() -> None:
+    # Truth: no face at 35 and 70; segments 10-20, 40-50 (from 36), 80-85.
+    # A cold chunk sees other things before its first join (its 31-33 segment is not real).
+    r0 = result(0, 0, 60, (35, 50), [segment(10, 20), segment(40, 45)])
+    r1 = result(1, 30, 60, (35, 70), [segment(31, 33), segment(40, 50), segment(75, 76)])
+    r2 = result(2, 60, 30, (70,), [segment(62, 64), segment(80, 85)], end=True)
+    st = Stitcher(TASKS)
+    assert st.add(r2) == [] and not st.done
+    assert st.add(r1) == [] and not st.done
+    assert st.add(r0) == []
+    res = st.result
+    assert res is not None and res.error is None and res.reruns == 0
+    assert [(e.onset_frame, e.offset_frame) for e in res.events] == [(10, 20), (40, 50),
+                                                                      (80, 85)]
+    assert res.frames == 90 and res.status_counts["no_face"] == 2
+
+
+def test_no_common_face_free_frame_asks_for_a_rerun_from_the_last_join() -> None:
+    r0 = result(0, 0, 60, (35,), [segment(10, 20)])
+    r1 = result(1, 30, 60, (35,), [segment(40, 50)])  # nothing face-free in 60-90
+    r2 = result(2, 60, 30, (), [segment(62, 64)], end=True)
+    st = Stitcher(TASKS)
+    st.add(r0)
+    st.add(r1)
+    (rerun,) = st.add(r2)
+    assert isinstance(rerun, Rerun)
+    assert (rerun.task.start, rerun.task.stop, rerun.task.part) == (35, None, 2)
+    again = result(2, 35, 55, (35,), [segment(40, 50), segment(70, 80)], end=True)
+    assert st.add(again, rerun=True) == []
+    res = st.result
+    assert res is not None and res.reruns == 1
+    assert [e.onset_frame for e in res.events] == [10, 40, 70]
+    assert res.frames == 90
+
+
+def test_a_chunk_past_the_real_end_closes_the_recording() -> None:
+    st = Stitcher(plan_chunks("r", "/r.mp4", 60, 30))  # the container said 60 frames
+    st.add(result(1, 30, 0, (), [], end=True))  # ... but the video has 30
+    st.add(result(0, 0, 30, (), [segment(1, 5)]))
+    assert st.result is not None and st.result.frames == 30
+    assert [e.onset_frame for e in st.result.events] == [1]
+
+
+def test_an_error_fails_the_recording() -> None:
+    st = Stitcher(TASKS)
+    bad = TaskResult(name="r", part=1, start=30, error="frame 41: decode failed")
+    st.add(bad)
+    assert st.result is not None and st.result.error == (
+        "chunk 1 (frames from 30): frame 41: decode failed")
+    assert st.add(result(0, 0, 60, (), [])) == []  # later results are ignored

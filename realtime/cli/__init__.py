@@ -12,6 +12,7 @@ from realtime.cli.options import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_OUTPUT_FAILED,
     add_engine_options,
     add_provider_option,
     add_threads_option,
@@ -20,6 +21,6 @@ from realtime.cli.options import (
     quiet_logs,
 )
 
-__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "add_engine_options",
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_OUTPUT_FAILED", "add_engine_options",
            "add_provider_option", "add_threads_option", "add_weights_option",
            "check_threads_option", "dispatch", "quiet_logs"]

@@ -21,6 +21,7 @@ from realtime.vocab import MAX_THREADS, check_int
 
 EXIT_OK = 0
 EXIT_ERROR = 2
+EXIT_OUTPUT_FAILED = 3  # the run finished, but an output (stdout, a file, the video) failed
 EXIT_INTERRUPTED = 130
 PROVIDERS = ("auto", "cuda", "cpu")
 PROVIDER_HELP = "ONNX Runtime device (auto: CUDA when usable, else CPU)"

@@ -10,6 +10,11 @@ Ctrl-C, SIGTERM and SIGHUP stop cleanly: open expressions are closed (cut short)
 files and the video are closed (playable), the source is released and the summary printed; the
 exit code is 128 + the signal number (130, 143, 129).
 
+Outputs fail one at a time: an output that cannot be written (stdout closed by ``| head``, a
+full disk, a lost network folder) is reported once by name on stderr and dropped, and every
+other output still gets every event; the run goes on while one output is left (or none was
+asked for) and ends with exit code 3 to say that an output failed.
+
 Bad input (missing file, absent camera, unreachable URL, missing or foreign ONNX graphs, bad
 settings) ends with one ``error:`` line on stderr and exit code 2; events written before the
 error stay in the output files.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import signal
 import sys
 import threading
@@ -32,6 +38,7 @@ from realtime.cli.options import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_OUTPUT_FAILED,
     add_provider_option,
     add_threads_option,
     add_weights_option,
@@ -207,6 +214,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
             OSError)
 
 
+class _AllOutputsFailed(OSError):
+    """Every output asked for failed: the run stops (exit code 3)."""
+
+
 class SpotRun:
     """One invocation: owns the spotter, source and sinks, and closes them all."""
 
@@ -222,6 +233,9 @@ class SpotRun:
         self.gt: list[Interval] | None = None
         self.gt_path: Path | None = None
         self.segments: list[Any] = []  # kept only to score against ground truth
+        self.failed: list[str] = []  # names of the outputs that failed and were dropped
+        self._stdout_ok = True
+        self._completed = False  # the source was read to its end (or --max-frames)
         self._fps_ema = 0.0
         self._last_t: float | None = None
 
@@ -229,13 +243,57 @@ class SpotRun:
         print(text, file=self.err, flush=True)
 
     def emit(self, event: Any) -> None:
-        if not self.args.quiet:
-            self.out.write(json.dumps(event.to_dict()) + "\n")
-            self.out.flush()
-        for sink in self.sinks:
-            sink.write(event)
+        """Send one event to every output still working; drop (and report) one that fails."""
+        if not self.args.quiet and self._stdout_ok:
+            try:
+                self.out.write(json.dumps(event.to_dict()) + "\n")
+                self.out.flush()
+            except (OSError, ValueError) as exc:  # closed pipe, full disk, closed stream
+                self._stdout_ok = False
+                self._silence_stdout()
+                self._output_failed("stdout", exc)
+        for sink in list(self.sinks):
+            try:
+                sink.write(event)
+            except (OSError, ValueError) as exc:
+                self.sinks.remove(sink)
+                self._close_quietly(sink)
+                self._output_failed(f"{sink.what} {sink.path}", exc)
         if event.kind == "segment" and self.gt is not None:
             self.segments.append(event)
+
+    def _output_failed(self, name: str, exc: BaseException) -> None:
+        """Report a failed output once and stop the run only when no output is left."""
+        from realtime.sinks import SinkError
+
+        self.failed.append(name)
+        why = str(exc) if isinstance(exc, SinkError) else (
+            getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
+        self.say(f"error: output {name} failed ({why}); it is dropped, the other outputs go on")
+        left = (self._stdout_ok and not self.args.quiet) or self.sinks or self.video is not None
+        if not left:
+            raise _AllOutputsFailed("every output failed; nothing left to write to")
+
+    def _silence_stdout(self) -> None:
+        """Point a broken stdout at /dev/null so that nothing (not even interpreter exit)
+        writes to it again."""
+        try:
+            self.out.flush()
+        except (OSError, ValueError):
+            pass
+        try:
+            fd = self.out.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # not a real file (a test's StringIO)
+            pass
+
+    def _close_quietly(self, sink: Any) -> None:
+        try:
+            sink.close()
+        except (OSError, ValueError):
+            pass
 
     def on_frame(self, frame: Any, output: Any) -> None:
         now = time.perf_counter()
@@ -245,7 +303,14 @@ class SpotRun:
         self._last_t = now
         eng = self.spotter.engine
         status = _status_line(self._fps_ema, output, eng.provider, eng.mode, eng.frames_behind)
-        self.video.write(self.overlay.draw(frame.image, output, status, copy=False))
+        if self.video is None:
+            return
+        try:
+            self.video.write(self.overlay.draw(frame.image, output, status, copy=False))
+        except OSError as exc:
+            video, self.video = self.video, None
+            self._close_quietly(video)
+            self._output_failed(f"video {video.path}", exc)
 
     def execute(self) -> int:
         with _StopSignals() as stops:
@@ -255,6 +320,7 @@ class SpotRun:
                 try:
                     self._open()
                     self._stream()
+                    self._completed = True
                 except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (Stopped)
                     stops.quiet()
                     interrupted = True
@@ -263,6 +329,10 @@ class SpotRun:
                         code = 128 + exc.signum
                         self.say(f"stopping: {exc} received")
                     self._flush_open()
+                except _AllOutputsFailed as exc:
+                    stops.quiet()
+                    code = EXIT_OUTPUT_FAILED
+                    self.say(f"error: {exc}")
                 except _known_errors() as exc:
                     stops.quiet()
                     code = EXIT_ERROR
@@ -271,7 +341,12 @@ class SpotRun:
             finally:
                 stops.quiet()
                 self._close()
+            if self.failed and code == EXIT_OK:
+                code = EXIT_OUTPUT_FAILED
             self._report(code, time.perf_counter() - started, interrupted)
+            if self.failed:
+                self.say(f"warning: {len(self.failed)} output(s) failed and were dropped: "
+                         f"{', '.join(self.failed)} (exit code {EXIT_OUTPUT_FAILED})")
             if self.spotter is not None:
                 self.spotter.close()
             return code
@@ -358,7 +433,7 @@ class SpotRun:
             self.say(_summary(self.spotter, self.source, elapsed_s, interrupted))
             if self.spotter.stats.first_error and not self.args.quiet:
                 self.say("warning: some frames were unusable (see 'first invalid frame')")
-        if self.gt is not None and code == EXIT_OK:
+        if self.gt is not None and self._completed:
             result = score_segments(self.gt, self.segments)
             self.say(f"score against {self.gt_path} (MEGC 2020, IoU >= 0.5):")
             self.say(format_table(result))

@@ -49,8 +49,9 @@ def summary_frames(stderr: str) -> int:
     return int(line.split()[1])
 
 
-def write_clip(path: Path, n: int = N_FRAMES, fps: float = 30.0) -> Path:
-    images = face_clip(n)
+def write_clip(path: Path, n: int = N_FRAMES, fps: float = 30.0,
+               blank: tuple[int, ...] = ()) -> Path:
+    images = face_clip(n, blank=blank)
     h, w = images[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
     assert writer.isOpened()
@@ -190,3 +191,57 @@ def test_stop_signal_flushes_events_closes_video_and_prints_summary(signum: int,
     # the mp4 was finalised: every frame written plays (the signal may land between a frame's
     # processing and its overlay write)
     assert written - 1 <= decodable_frames(video) <= written
+
+
+# -- 3: one failing output does not cost the others their events -------------------------------
+
+GAPPY = (12, 13, 26, 27, 40, 41)  # four runs of face frames: four onsets and four segments
+PREDICTABLE = ("--threshold", "0", "--relabel")  # every classified frame is an expression
+
+
+@pytest.fixture(scope="module")
+def gappy_clip(tmp_path_factory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("gappy") / "g.mp4", n=56, blank=GAPPY)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_full_disk_output_is_dropped_and_the_others_get_every_event(gappy_clip: Path,
+                                                                    tmp_path: Path) -> None:
+    csv_out = tmp_path / "c.csv"
+    done = spot("--source", str(gappy_clip), *PREDICTABLE, "--events-out", "/dev/full",
+                "--csv-out", str(csv_out))
+    assert done.returncode == 3, done.stderr
+    printed = [json.loads(x) for x in done.stdout.splitlines()]
+    assert [e["kind"] for e in printed] == ["onset", "segment"] * 4
+    rows = csv_out.read_text().splitlines()
+    assert len(rows) == 1 + len(printed)  # header + every event
+    failures = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert len(failures) == 1 and "/dev/full" in failures[0] and "No space" in failures[0]
+    assert "Traceback" not in done.stderr and "summary:" in done.stderr
+
+
+def test_closed_stdout_is_dropped_and_the_file_gets_every_event(gappy_clip: Path,
+                                                                tmp_path: Path) -> None:
+    """``spot ... --events-out e.jsonl | head -1``: the file still gets all events."""
+    events = tmp_path / "e.jsonl"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "realtime", "spot", "--threads", "1", "--source", str(gappy_clip),
+         "--realtime", *PREDICTABLE, "--events-out", str(events)],  # paced: events spread out
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        proc.stdout.close()  # what `| head -1` does after its line
+        err = proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert json.loads(first)["kind"] == "onset"
+    assert proc.returncode == 3, err
+    written = [json.loads(x)["kind"] for x in events.read_text().splitlines()]
+    assert written == ["onset", "segment"] * 4
+    failures = [x for x in err.splitlines() if x.startswith("error:")]
+    assert len(failures) == 1 and "stdout" in failures[0], err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert summary_frames(err) == 56

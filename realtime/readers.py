@@ -33,6 +33,11 @@ class SourceError(RuntimeError):
     """A source cannot be opened, has nothing to read, or stopped delivering. Names the source."""
 
 
+class FrameError(ValueError):
+    """One frame of a source is unusable (a corrupt image in a folder): raised by
+    :meth:`Reader.read`, delivered as an invalid frame, and the source reads on."""
+
+
 def mask_url(url: str) -> str:
     """The URL without its password, fit for messages and logs."""
     parts = urlsplit(url)
@@ -69,6 +74,8 @@ class Reader:
 
         A reader that waits (pacing, a slow device) should wait on ``stop`` and return None
         once it is set. Images may be BGR, gray or BGRA; :func:`normalize_frame` converts them.
+        Raise :class:`FrameError` for one unusable frame (the source goes on), SourceError
+        when the source itself fails.
         """
         raise NotImplementedError
 
@@ -195,22 +202,31 @@ class FolderReader(Reader):
             self.description = f"image folder {folder} ({len(self._files)} images)"
         self._next = 0
         self._first: np.ndarray | None = None
+        self._skipped: list[str] = []  # unreadable images before the first readable one
 
     def open(self) -> None:
         if not self._files:
             raise SourceError(f"image folder {self._folder} has no images "
                               f"({', '.join(IMAGE_SUFFIXES)})")
-        self._first = self._load()  # fail at open, not mid-iteration, if the first is bad
+        while self._next < len(self._files):  # fail at open only if no image is readable
+            try:
+                self._first = self._load()
+                return
+            except FrameError as exc:
+                self._skipped.append(str(exc))
+        raise SourceError(f"{self._skipped[0]}; no image in {self.description} is readable")
 
     def _load(self) -> np.ndarray:
         path = self._files[self._next]
         self._next += 1
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            raise SourceError(f"cannot read image {path} in {self.description}")
+            raise FrameError(f"cannot read image {path} (corrupt or not an image)")
         return image
 
     def read(self, stop: threading.Event) -> tuple[np.ndarray, float | None] | None:
+        if self._skipped:
+            raise FrameError(self._skipped.pop(0))
         if self._first is not None:
             image, self._first = self._first, None
             return image, None

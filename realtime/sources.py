@@ -51,10 +51,11 @@ from typing import Any
 import numpy as np
 
 from realtime.image import normalize_frame
-from realtime.readers import MAX_FPS, Reader, SourceError, make_reader
+from realtime.readers import MAX_FPS, FrameError, Reader, SourceError, make_reader
 from realtime.vocab import check_bool, check_int, check_number
 
-__all__ = ["Frame", "Reader", "Source", "SourceError", "open_reader", "open_source"]
+__all__ = ["Frame", "FrameError", "Reader", "Source", "SourceError", "open_reader",
+           "open_source"]
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +71,21 @@ class Frame:
         time since the source opened for live ones.
     image: BGR uint8 HxWx3.
     fps: the source's frame rate, as read from it or (live) estimated from capture times.
+    error: why the frame is unusable (a corrupt image in a folder), else None; then ``image``
+        is empty (0 x 0 x 3) and the spotter counts the frame as invalid.
     """
 
     index: int
     time_s: float
     image: np.ndarray
     fps: float
+    error: str | None = None
 
 
 # -- the source --------------------------------------------------------------------------------
 
 _END = object()
+_EMPTY = np.zeros((0, 0, 3), np.uint8)  # the image of an invalid frame (Frame.error says why)
 
 
 class Source:
@@ -173,16 +178,30 @@ class Source:
             first_media: float | None = None
             last_time = -math.inf
             stamps: collections.deque[float] = collections.deque(maxlen=30)
+            bad_frames = 0
             while not self._stop.is_set():
-                item = reader.read(self._stop)
+                index = self._read
+                error = None
+                try:
+                    item = reader.read(self._stop)
+                except FrameError as exc:  # one unusable frame: deliver it as invalid, go on
+                    error, item = str(exc), (_EMPTY, None)
+                    bad_frames += 1
+                    if bad_frames == 1:
+                        log.warning("%s in %s; counted as an invalid frame, going on "
+                                    "(any more are counted in the summary)", error,
+                                    reader.description)
                 if item is None:
                     break
                 raw, media_s = item
-                index = self._read
-                try:
-                    image = normalize_frame(raw, name=f"frame {index} of {reader.description}")
-                except ValueError as exc:
-                    raise SourceError(str(exc)) from exc
+                if error is None:
+                    try:
+                        image = normalize_frame(raw,
+                                                name=f"frame {index} of {reader.description}")
+                    except ValueError as exc:
+                        raise SourceError(str(exc)) from exc
+                else:
+                    image = raw
                 if reader.is_live:
                     time_s = time.monotonic() - start
                     stamps.append(time_s)
@@ -203,7 +222,8 @@ class Source:
                             break
                 last_time = time_s
                 self._read += 1
-                self._put(Frame(index=index, time_s=float(time_s), image=image, fps=self._fps))
+                self._put(Frame(index=index, time_s=float(time_s), image=image, fps=self._fps,
+                                error=error))
         except BaseException as exc:  # delivered to the consumer after the frames before it
             self._error = exc
         finally:

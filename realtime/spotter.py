@@ -294,6 +294,8 @@ class Spotter:
             self._last_shape = shape
         t0 = time.perf_counter()
         try:
+            if getattr(frame, "error", None):  # the source could not read this frame
+                raise ValueError(frame.error)
             face: FaceResult | None = self.cropper.process(image)
             error = None
         except ValueError as exc:  # wrong dtype / NaN / empty: the frame, not the stream

@@ -8,12 +8,14 @@ meaning differs (``bench`` also runs torch on its threads):
 - ``--threads N``: CPU threads, checked by :func:`check_threads_option`.
 
 :func:`quiet_logs` silences mediapipe/TFLite start-up chatter and OpenCV's own warnings (our
-errors name the problem), unless the user set the variables already.
+errors name the problem), unless the user set the variables already, and prints the warnings of
+this project's own loggers as one ``warning: ...`` line each.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -72,3 +74,24 @@ def quiet_logs() -> None:
     import cv2
 
     cv2.setLogLevel(0)
+    own_warnings_as_lines()
+
+
+def own_warnings_as_lines() -> None:
+    """Warnings of the ``realtime`` and ``export`` loggers as ``warning: message`` on stderr
+    (once per process; a handler the user configured on the root logger still gets them)."""
+    for name in ("realtime", "export"):
+        logger = logging.getLogger(name)
+        if any(getattr(h, "_stsnet_lines", False) for h in logger.handlers):
+            continue
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(_LowerLevelFormatter())
+        handler._stsnet_lines = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = logging.getLogger().hasHandlers()
+
+
+class _LowerLevelFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"

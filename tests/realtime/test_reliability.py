@@ -245,3 +245,23 @@ def test_closed_stdout_is_dropped_and_the_file_gets_every_event(gappy_clip: Path
     assert len(failures) == 1 and "stdout" in failures[0], err
     assert "Traceback" not in err and "Exception ignored" not in err
     assert summary_frames(err) == 56
+
+
+# -- 6: a corrupt image in a folder is one invalid frame ---------------------------------------
+
+def test_corrupt_image_in_a_folder_is_counted_and_the_run_goes_on(tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, image in enumerate(face_clip(40)):
+        assert cv2.imwrite(str(folder / f"img{i:03d}.jpg"), image)
+    (folder / "img020.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
+    done = spot("--source", str(folder), *PREDICTABLE)
+    assert done.returncode == 0, done.stderr
+    assert summary_frames(done.stderr) == 40
+    assert "invalid 1;" in done.stderr
+    warnings = [x for x in done.stderr.splitlines() if "img020.jpg" in x]
+    assert warnings and warnings[0].startswith("warning: cannot read image")
+    segments = [json.loads(x) for x in done.stdout.splitlines()]
+    # the bad frame breaks the window like a face loss: frames 0-19 and 21-39
+    assert [(e["onset_frame"], e["offset_frame"]) for e in segments if e["kind"] == "segment"
+            ] == [(2, 17), (23, 37)]

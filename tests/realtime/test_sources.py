@@ -317,15 +317,29 @@ def test_empty_folder_and_unreadable_images_are_named(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="has no images"):
         open_source(tmp_path)
     (tmp_path / "a1.png").write_bytes(b"garbage")
-    with pytest.raises(SourceError, match="cannot read image .*a1.png"):
+    with pytest.raises(SourceError, match="cannot read image .*a1.png.*no image .* readable"):
         open_source(tmp_path)
-    assert cv2.imwrite(str(tmp_path / "a0.png"), numbered(0))
-    got = []
-    with pytest.raises(SourceError, match="a1.png"):  # a bad image mid-folder, after a good one
-        with open_source(tmp_path) as src:
-            for f in src:
-                got.append(f.index)
-    assert got == [0]
+
+
+def test_corrupt_image_mid_folder_is_an_invalid_frame_and_the_rest_follows(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12 item 6: one corrupt image no longer ends a folder run; it is delivered as an
+    invalid frame (Frame.error names the file) at its place, the images after it follow, and
+    one warning names it."""
+    for i in range(6):
+        assert cv2.imwrite(str(tmp_path / f"a{i}.png"), numbered(i))
+    for i in (2, 4):
+        (tmp_path / f"a{i}.png").write_bytes(b"garbage")
+    (tmp_path / "a0.png").write_bytes(b"garbage too")  # the first one as well
+    with caplog.at_level("WARNING", logger="realtime.sources"), open_source(tmp_path) as src:
+        frames = list(src)
+    assert [f.index for f in frames] == list(range(6))
+    bad = [f.index for f in frames if f.error is not None]
+    assert bad == [0, 2, 4]
+    assert "a2.png" in frames[2].error and frames[2].image.size == 0
+    assert all(f.image.shape == numbered(0).shape for f in frames if f.error is None)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "a0.png" in warnings[0]
 
 
 def free_port() -> int:

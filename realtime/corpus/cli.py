@@ -154,8 +154,9 @@ class BatchRun:
         self.args = args
         self.err = err
         self.rows: dict[str, dict[str, Any]] = {}
-        self.processed_frames = 0
+        self.processed_frames = 0  # frames run by workers (chunk overlaps, reruns included)
         self.executor: Any = None
+        self.ready_s: float | None = None  # perf_counter once the executor was up
 
     def say(self, text: str) -> None:
         print(text, file=self.err, flush=True)
@@ -224,6 +225,7 @@ class BatchRun:
         workers = min(cfg.workers, len(queue))
         self.executor = ex = make_executor(wcfg, workers, backend=cfg.backend,
                                            address=cfg.ray_address)
+        self.ready_s = time.perf_counter()
         self.say(f"workers: {workers} on {ex.kind} ({ex.address})")
         bars = _Bars(cfg.progress, len(recordings), skipped,
                      sum(c or 0 for c in counts.values()) or None, self.err)

@@ -141,3 +141,25 @@ def test_bad_options_are_one_error_line(argv: list[str], message: str, tmp_path:
 def test_missing_source_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert batch(tmp_path / "nope.mp4", "--out", tmp_path / "out") == 2
     assert "nope.mp4" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not executors.ray_available(), reason="ray is not installed")
+def test_joins_a_ray_cluster_at_an_address(tmp_path: Path, short_clip: Path, spot_output,
+                                           ray_shutdown,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from ray.cluster_utils import Cluster
+
+    os.environ.setdefault(executors.LOCAL_ONLY_ENV, "0")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1,
+                                                            "include_dashboard": False})
+    try:
+        out = tmp_path / "out"
+        assert batch(short_clip, "--out", out, "--workers", 1, "--ray-address",
+                     cluster.address, "--no-progress") == 0
+        assert f"on ray ({cluster.address})" in capsys.readouterr().err
+        assert outputs(out, "short") == spot_output(short_clip)
+    finally:
+        import ray
+
+        ray.shutdown()
+        cluster.shutdown()

@@ -163,3 +163,18 @@ def test_joins_a_ray_cluster_at_an_address(tmp_path: Path, short_clip: Path, spo
 
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_the_corpus_package_is_torch_free() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, realtime.corpus.cli, realtime.corpus.work, realtime.corpus.stitch, "
+            "realtime.corpus.executors, realtime.corpus.output, realtime.corpus.bench; "
+            "from realtime.corpus.work import WorkerConfig; "
+            "from realtime.spotter import DEFAULT_WEIGHTS; "
+            "WorkerConfig(weights=str(DEFAULT_WEIGHTS)).spotter().close(); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -157,6 +157,7 @@ class BatchRun:
         self.processed_frames = 0  # frames run by workers (chunk overlaps, reruns included)
         self.executor: Any = None
         self.ready_s: float | None = None  # perf_counter once the executor was up
+        self.order: list[str] = []  # recording names in SOURCES order (the summary's order)
 
     def say(self, text: str) -> None:
         print(text, file=self.err, flush=True)
@@ -264,7 +265,7 @@ class BatchRun:
     def _write_summary(self, out: Path) -> None:
         from realtime.corpus.output import write_summary
 
-        rows = [self.rows[n] for n in getattr(self, "order", []) if n in self.rows]
+        rows = [self.rows[n] for n in self.order if n in self.rows]
         if rows:
             try:
                 write_summary(out, rows)

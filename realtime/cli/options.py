@@ -15,8 +15,11 @@ this project's own loggers as one ``warning: ...`` line each.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from realtime.vocab import MAX_THREADS, check_int
@@ -67,14 +70,48 @@ def check_threads_option(threads: int | None) -> int | None:
     return check_int("--threads", threads, 1, MAX_THREADS, what="")
 
 
-def quiet_logs() -> None:
-    """Silence mediapipe/TFLite start-up logs and OpenCV's warnings (before they load)."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def quiet_logs(verbose: bool = False) -> None:
+    """Keep stderr to our own one-line messages: silence mediapipe/TFLite start-up logs,
+    OpenCV's warnings and FFmpeg's own log (a half-delivered stream makes FFmpeg print a line
+    per read attempt: 44 MB in 5 s), unless ``verbose`` or the user set the variables already.
+
+    FFmpeg is silenced through OpenCV's ``OPENCV_FFMPEG_LOGLEVEL`` (-8 = AV_LOG_QUIET), read
+    when OpenCV first opens a capture, so this works after ``import cv2`` too.
+    """
+    if not verbose:
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     import cv2
 
-    cv2.setLogLevel(0)
+    cv2.setLogLevel(3 if verbose else 0)  # 3 = warnings
     own_warnings_as_lines()
+
+
+@contextlib.contextmanager
+def hush_native_stderr(enabled: bool = True) -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the block: native libraries (mediapipe's
+    TFLite and absl start-up lines) write there directly, past Python. Keep the block short
+    (building the detector, its first run): Python's own stderr is hushed as well meanwhile."""
+    if not enabled:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded, captured): nothing to hush
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def own_warnings_as_lines() -> None:

@@ -34,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
+
 from realtime.cli.options import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -43,6 +45,7 @@ from realtime.cli.options import (
     add_threads_option,
     add_weights_option,
     check_threads_option,
+    hush_native_stderr,
     quiet_logs,
 )
 from realtime.vocab import Interval, check_int, option_error
@@ -91,6 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after N frames")
     parser.add_argument("--quiet", action="store_true",
                         help="no event lines on stdout; only errors, summary and score")
+    parser.add_argument("--verbose", action="store_true",
+                        help="let FFmpeg, OpenCV and mediapipe print their own logs on stderr "
+                             "(default: only this program's one-line messages)")
 
 
 # ------------------------------------------------------------------------------------- scoring
@@ -158,7 +164,7 @@ def _summary(spotter: Any, source: Any, elapsed_s: float, interrupted: bool) -> 
 
 
 def run(args: argparse.Namespace) -> int:
-    quiet_logs()
+    quiet_logs(verbose=getattr(args, "verbose", False))
     return SpotRun(args, sys.stdout, sys.stderr).execute()
 
 
@@ -395,8 +401,11 @@ class SpotRun:
         a = self.args
         config, threshold = self._settings()
         spec = self._source_spec()
-        self.spotter = Spotter(a.weights, provider=a.provider, mode=a.mode,
-                               postprocess=config, threshold=threshold, threads=a.threads)
+        with hush_native_stderr(not getattr(a, "verbose", False)):
+            self.spotter = Spotter(a.weights, provider=a.provider, mode=a.mode,
+                                   postprocess=config, threshold=threshold, threads=a.threads)
+            self.spotter.cropper.detect_faces(np.zeros((64, 64, 3), np.uint8))  # warm-up: its
+            # start-up lines land in the hush too
         if not a.quiet:
             self.say(f"engine: {self.spotter.engine.describe()}")
         self.source = sources.open_source(spec, realtime=a.realtime, live=a.live)

@@ -265,3 +265,36 @@ def test_corrupt_image_in_a_folder_is_counted_and_the_run_goes_on(tmp_path: Path
     # the bad frame breaks the window like a face loss: frames 0-19 and 21-39
     assert [(e["onset_frame"], e["offset_frame"]) for e in segments if e["kind"] == "segment"
             ] == [(2, 17), (23, 37)]
+
+
+# -- 5: stderr carries our own one-line messages ----------------------------------------------
+
+OWN_PREFIXES = ("engine:", "source:", "summary:", "  ", "error:", "warning:", "stopping:",
+                "score against", "|", "no --source")
+
+
+def foreign_lines(stderr: str) -> list[str]:
+    return [x for x in stderr.splitlines() if x and not x.startswith(OWN_PREFIXES)]
+
+
+def test_no_mediapipe_or_opencv_chatter_on_stderr(gappy_clip: Path) -> None:
+    done = spot("--source", str(gappy_clip), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert foreign_lines(done.stderr) == [], done.stderr
+    verbose = spot("--source", str(gappy_clip), "--quiet", "--verbose", "--max-frames", "5")
+    assert verbose.returncode == 0
+    assert foreign_lines(verbose.stderr)  # --verbose lets the libraries speak
+
+
+@needs_ffmpeg
+def test_half_delivered_live_stream_gives_one_line_not_an_ffmpeg_flood(http_dir,
+                                                                       tmp_path) -> None:
+    """Issue 12 item 5: FFmpeg printed a line per read retry (44 MB in 5 s)."""
+    folder, base = http_dir
+    faststart(write_clip(tmp_path / "c.mp4", n=120), folder / "clip.mp4")
+    done = spot("--source", f"{base}/half/clip.mp4", "--live", "--quiet")
+    assert done.returncode == 2
+    assert len(done.stderr) < 4000, done.stderr[:2000]
+    assert foreign_lines(done.stderr) == [], done.stderr[:2000]
+    errors = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and "stopped delivering" in errors[0]

@@ -247,7 +247,8 @@ class BatchRun:
                     if st.done:
                         self._finish(cfg, wcfg, by_name[task.name], st.result)
                         bars.recording()
-                bars.frames(ex.frames_done())
+                if bars.enabled:
+                    bars.frames(ex.frames_done())
         finally:
             bars.close()
 
@@ -288,6 +289,7 @@ class _Bars:
     def __init__(self, enabled: bool, recordings: int, skipped: int, frames: int | None,
                  err: TextIO) -> None:
         self._rec = self._frames = None
+        self.enabled = enabled
         if not enabled:
             return
         from tqdm import tqdm

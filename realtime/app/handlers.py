@@ -4,6 +4,7 @@ request (for the session) and returning the widgets' new values."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,24 @@ class SpotterApp:
         self.config = config
         self.sessions = SessionRegistry(config, self.make_spotter)
         self.blocks: Any = None
+        # Starts run at the same time (their events have no concurrency limit): the busy
+        # check and the start must be one step, so a start reserves its slot under this lock.
+        self._slots_lock = threading.Lock()
+        self._reserved = 0
+
+    def _reserve_slot(self, channel: SourceChannel) -> bool:
+        """Reserve a stream slot for a start on ``channel``; False when the server is busy.
+        A channel already running reuses its own slot (its run is stopped first)."""
+        with self._slots_lock:
+            if not channel.running and \
+                    self.sessions.running_sources() + self._reserved >= self.config.concurrency:
+                return False
+            self._reserved += 1
+            return True
+
+    def _release_slot(self) -> None:
+        with self._slots_lock:
+            self._reserved -= 1
 
     def make_spotter(self, settings: SpotSettings, source_name: str) -> Spotter:
         """A new spotter for one stream, with the server's graphs and the user's settings."""
@@ -229,18 +248,23 @@ class SpotterApp:
         [frame, timer, *panel]."""
         try:
             settings = SpotSettings.from_ui(*settings_values)
-            if not channel.running and \
-                    self.sessions.running_sources() >= self.config.concurrency:
-                raise ValueError(f"the server is busy ({self.config.concurrency} streams "
-                                 "running); try again later")
-            source = open_source(spec, realtime=True)
-        except (ValueError, SourceError) as exc:
+        except ValueError as exc:
             return self._refuse(channel, str(exc))
+        if not self._reserve_slot(channel):
+            return self._refuse(channel, f"the server is busy ({self.config.concurrency} "
+                                "streams running); try again later")
         try:
-            channel.start(source, settings,
-                          None if channel.continue_stream else Path(spec).stem)
-        except Exception as exc:  # e.g. the graphs cannot be opened: say so on the page
-            source.close()
-            log.exception("starting %s failed", spec)
-            return self._refuse(channel, f"{type(exc).__name__}: {exc}")
+            try:
+                source = open_source(spec, realtime=True)
+            except (ValueError, SourceError) as exc:
+                return self._refuse(channel, str(exc))
+            try:
+                channel.start(source, settings,
+                              None if channel.continue_stream else Path(spec).stem)
+            except Exception as exc:  # e.g. the graphs cannot be opened: say so on the page
+                source.close()
+                log.exception("starting %s failed", spec)
+                return self._refuse(channel, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._release_slot()
         return [None, gr.Timer(active=True)] + panel_update(channel, force=True)

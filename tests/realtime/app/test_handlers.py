@@ -152,3 +152,33 @@ def test_an_unknown_channel_is_named(app: SpotterApp) -> None:
         app.sessions.get("s").channel("mirror")
     with pytest.raises(ValueError, match="webcam is not a server-side channel"):
         app.on_stop("webcam", request("s"))
+
+
+def test_the_stream_limit_holds_under_simultaneous_starts(exported_graphs, clip: Path) -> None:
+    """Issue 12 item 4: 8 pages pressing "Play the demo clip" at the same moment on a server
+    limited to 3 streams start exactly 3; the others are told the server is busy."""
+    import threading
+    import warnings
+
+    limited = SpotterApp(AppConfig(weights_dir=exported_graphs.out_dir, provider="cpu",
+                                   demo_video=clip, concurrency=3))
+    barrier = threading.Barrier(8)
+    statuses: dict[str, str] = {}
+
+    def press(sid: str) -> None:
+        barrier.wait()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            statuses[sid] = status_of(limited.on_demo_start(*UI_PREDICTABLE, request(sid)))
+
+    threads = [threading.Thread(target=press, args=(f"p{i}",)) for i in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        busy = [s for s in statuses.values() if "the server is busy (3 streams running)" in s]
+        assert len(statuses) == 8 and len(busy) == 5, statuses
+        assert limited.sessions.running_sources() == 3
+    finally:
+        limited.sessions.close_all()

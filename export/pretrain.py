@@ -204,8 +204,9 @@ def save_backbone(path: Path, state: dict[str, torch.Tensor], model_cfg: ModelCo
     tmp.replace(path)
 
 
-def load_backbone_into(model: nn.Module, path: Path, model_cfg: ModelConfig) -> dict[str, Any]:
-    """Copy a pretrained backbone into ``model.backbone``; refuses a different input or crop."""
+def read_backbone(path: Path, model_cfg: ModelConfig) -> dict[str, Any]:
+    """A pretrained backbone file, checked against the model it is for (PretrainError naming a
+    different input transform or crop size, or a file that is not one)."""
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
@@ -217,6 +218,12 @@ def load_backbone_into(model: nn.Module, path: Path, model_cfg: ModelConfig) -> 
         raise PretrainError(f"{path} was pretrained on input {ck['input_transform']} at "
                             f"{ck['crop_size']} px; this model takes {want} at "
                             f"{model_cfg.crop_size} px")
+    return ck
+
+
+def load_backbone_into(model: nn.Module, path: Path, model_cfg: ModelConfig) -> dict[str, Any]:
+    """Copy a pretrained backbone into ``model.backbone``; returns the file's metadata."""
+    ck = read_backbone(path, model_cfg)
     model.backbone.load_state_dict(ck["backbone"])
     return dict(ck.get("meta", {}))
 

@@ -408,6 +408,10 @@ def run(args: argparse.Namespace) -> int:
         model_cfg = model_config_from_args(args)
         cfg = TrainConfig.from_args(args, model_cfg)
         device = pick_device(args.device)
+        if args.init_backbone is not None:
+            from export.pretrain import read_backbone
+
+            read_backbone(args.init_backbone, model_cfg)  # refuse a mismatch before any work
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,5 +18,8 @@ def test_make_folds_protocols() -> None:
         make_folds(subjects, "kfold", folds=9)
     with pytest.raises(ValueError, match="unknown"):
         make_folds(subjects, "split", test_subjects=["nobody"])
+    assert make_folds(subjects, "dataset", test_subjects=["s4", "s1"]) == [("test", ["s1", "s4"])]
+    with pytest.raises(ValueError, match="split.csv"):
+        make_folds(subjects, "dataset")
     with pytest.raises(ValueError, match="protocol"):
         make_folds(subjects, "bogus")

@@ -217,3 +217,49 @@ def test_baseline_cli(tiny_synth: Path, tmp_path: Path,
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["baseline"]["overall"]["total"] > 0
+
+
+def test_lag_input_pretrained_backbone_and_the_datasets_own_split(
+        tiny_synth: Path, tiny_subjects: list[str], tmp_path: Path) -> None:
+    """pretrain on the train split -> train --protocol dataset --init-backbone with a lag input
+    -> the held-out fold is the test split (validation left out) -> export -> torch == ONNX."""
+    import shutil
+
+    from export.checkpoint import load_checkpoint, model_from_checkpoint
+    from realtime import contract as C
+    from realtime.reference import InputTransform
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_synth, data)
+    train_s, test_s, val_s = tiny_subjects
+    (data / "split.csv").write_text(f"subject,split\n{train_s},train\n{test_s},test\n"
+                                    f"{val_s},validation\n")
+    cache = str(tmp_path / "cache")
+    lag = ["--input-lag-frames", "3", "--input-gain", "8"]
+    bb = tmp_path / "bb.pt"
+    assert export_main(["pretrain", "--data", str(data), "--cache", cache, "--out", str(bb),
+                        "--steps", "3", "--batch-frames", "4", "--quiet", *lag]) == 0
+    run = tmp_path / "run"
+    assert export_main(["train", "--data", str(data), "--cache", cache, "--out", str(run),
+                        "--protocol", "dataset", "--init-backbone", str(bb), "--epochs", "1",
+                        "--clips-per-epoch", "2", "--batch-clips", "2", "--clip-frames", "8",
+                        "--quiet", *lag]) == 0
+    record = json.loads((run / "run.json").read_text())
+    assert record["folds"] == [["test", [test_s]]]
+    ckpt = run / "test" / "checkpoint.pt"
+    meta = load_checkpoint(ckpt)["metadata"]
+    assert meta["init_backbone"]["subjects"] == [train_s]
+    model, _ = model_from_checkpoint(ckpt)
+    assert model.config.input_transform == InputTransform(lag_frames=3, gain=8.0)
+    scored = {r["video"].split("_v")[0] for r in csv.DictReader((run / "ground_truth.csv").open())}
+    assert scored <= {test_s}
+    graphs = tmp_path / "g"
+    assert export_main(["onnx", "--checkpoint", str(ckpt), "--out", str(graphs)]) == 0
+    _, contract = C.open_graph(graphs / "backbone.onnx", "backbone")
+    assert contract.input_transform == {"kind": "lag_difference", "lag_frames": 3, "gain": 8.0}
+    outs = torch_and_onnx_intervals(ckpt, graphs, data, tmp_path)
+    assert outs["torch"] == outs["onnx"]
+    # a backbone pretrained on another input is refused by name
+    assert export_main(["train", "--data", str(data), "--cache", cache, "--out",
+                        str(tmp_path / "r2"), "--protocol", "all", "--init-backbone", str(bb),
+                        "--epochs", "1", "--clips-per-epoch", "2", "--quiet"]) == 2

@@ -14,6 +14,7 @@ This module is torch-free (onnxruntime and the standard library only).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,54 @@ def read_contract_from_session(session: Any, source: str) -> Contract:
     return Contract.from_json(meta[CONTRACT_KEY], source)
 
 
+_ENTRY = re.compile(rb"\x0a(.)(location|offset|length)\x12(.)", re.DOTALL)
+
+
+def external_data_needs(graph_bytes: bytes) -> dict[str, int]:
+    """The external-data files an ONNX graph refers to, each with the bytes it must hold at
+    least (max offset + length over its tensors). Read from the serialised protobuf directly
+    (the TensorProto.external_data key/value entries), so the runtime needs no ``onnx``."""
+    needs: dict[str, int] = {}
+    location: str | None = None
+    offset = length = 0
+    for m in _ENTRY.finditer(graph_bytes):
+        key = m.group(2).decode()
+        if m.group(1)[0] != len(key):
+            continue
+        start = m.end()
+        value = graph_bytes[start:start + m.group(3)[0]].decode("utf-8", "replace")
+        if key == "location":
+            if location is not None:
+                needs[location] = max(needs.get(location, 0), offset + length)
+            location, offset, length = value, 0, 0
+        elif value.isdigit():
+            if key == "offset":
+                offset = int(value)
+            else:
+                length = int(value)
+    if location is not None:
+        needs[location] = max(needs.get(location, 0), offset + length)
+    return needs
+
+
+def check_external_data(path: Path) -> None:
+    """Refuse a graph whose external weights file is missing or shorter than it needs, naming
+    that file (onnxruntime's own message names the graph and is cut before the file)."""
+    try:
+        needs = external_data_needs(path.read_bytes())
+    except OSError as exc:
+        raise ContractError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    for name, size in needs.items():
+        data = path.parent / name
+        if not data.is_file():
+            raise ContractError(f"{path}: its weights file {data} is missing (keep the .onnx "
+                                "files and their weights file together, or re-export them)")
+        have = data.stat().st_size
+        if have < size:
+            raise ContractError(f"{path}: its weights file {data} is truncated ({have} bytes, "
+                                f"needs at least {size}); copy it again or re-export the graphs")
+
+
 def open_graph(path: str | Path, expected_graph: str, providers: list[Any] | None = None,
                session_options: Any | None = None) -> tuple[Any, Contract]:
     """Open an ONNX graph with onnxruntime and check its contract. Returns (session, contract)."""
@@ -232,6 +281,7 @@ def open_graph(path: str | Path, expected_graph: str, providers: list[Any] | Non
     if not path.is_file():
         raise ContractError(f"{path}: ONNX graph not found (expected the {expected_graph} graph, "
                             f"usually {GRAPH_FILES.get(expected_graph, '?')})")
+    check_external_data(path)
     try:
         session = ort.InferenceSession(str(path), sess_options=session_options,
                                        providers=providers or ["CPUExecutionProvider"])

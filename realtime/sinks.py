@@ -20,6 +20,7 @@ import csv
 import io
 import json
 import math
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -206,6 +207,17 @@ def read_jsonl_events(path: str | Path) -> list[Event]:
 # ----------------------------------------------------------------------------- video
 
 
+def _check_writable_folder(path: Path, what: str) -> None:
+    """Fail now, naming the folder, when no file can be created next to ``path`` (OpenCV's
+    writer only says that it did not open, which reads as a missing encoder)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise SinkError(f"cannot write {what} {path}: folder {path.parent} is not writable "
+                        f"({exc.strerror or exc})") from exc
+
+
 class VideoSink(Sink[np.ndarray]):
     """Writes BGR frames to a video file (``.avi``: MJPG, else mp4v).
 
@@ -223,6 +235,7 @@ class VideoSink(Sink[np.ndarray]):
         if not self.path.parent.is_dir():
             raise SinkError(f"cannot write video {self.path}: folder "
                             f"{self.path.parent} does not exist")
+        _check_writable_folder(self.path, self.what)
 
     def _write(self, image: np.ndarray) -> None:
         import cv2

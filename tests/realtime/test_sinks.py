@@ -139,3 +139,11 @@ def test_video_sink_discipline(tmp_path: Path) -> None:
         sink.write(np.zeros((64, 80, 3), np.uint8))
     VideoSink(tmp_path / "never.mp4", fps=30.0).close()  # no frame: no file, no error
     assert not (tmp_path / "never.mp4").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_video_in_an_unwritable_folder_names_the_folder() -> None:
+    """Issue 12 item 7: /proc/v.mp4 was reported as a missing encoder with a '.mp4' hint."""
+    with pytest.raises(SinkError, match=r"folder /proc is not writable") as info:
+        VideoSink("/proc/v.mp4", 30.0)
+    assert "encoder" not in str(info.value)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from realtime.app.eventlog import EventLog
 from realtime.app.settings import SpotSettings
 from realtime.app.timeline import ProbabilityTimeline
+from realtime.events import Event
 from realtime.overlay import Overlay
 from realtime.sources import Frame
 from realtime.spotter import Spotter
@@ -20,10 +22,16 @@ class Analysis:
     """One stream's spotter with what the page shows of it: overlay, log, timeline, counters.
 
     :meth:`process` takes frames in order (increasing indices) from one thread at a time.
+
+    time_durations: the logged segments' durations come from their media times (the span
+    from onset to offset plus one frame interval) instead of frames / rate: for webcam
+    frames, whose rate varies, so that a duration always agrees with offset - onset.
     """
 
-    def __init__(self, spotter: Spotter, settings: SpotSettings, timeline_s: float) -> None:
+    def __init__(self, spotter: Spotter, settings: SpotSettings, timeline_s: float,
+                 time_durations: bool = False) -> None:
         self.spotter = spotter
+        self.time_durations = time_durations
         self.settings = settings
         self.overlay = Overlay(spotter.class_names)
         self.log = EventLog()
@@ -53,13 +61,18 @@ class Analysis:
                 self.latency_ms = out.face_ms + out.engine_ms
                 self.timeline.add(out.classified_time_s, out.probs)
             self.timeline.note_time(frame.time_s)
-            self.log.add(out.events)
+            self._log(out.events)
             return self.overlay.draw(frame.image, out, self.status_text(short=True), copy=False)
 
     def flush(self) -> None:
         """Close the open expression (cut short) and log it: the stream ended or paused."""
         with self._lock:
-            self.log.add(self.spotter.flush())
+            self._log(self.spotter.flush())
+
+    def _log(self, events: Sequence[Event]) -> None:
+        if self.time_durations:
+            events = [timed_duration(e) for e in events]
+        self.log.add(events)
 
     def status_text(self, short: bool = False) -> str:
         """Rate, window latency and provider; the page's long form adds drops, frames, face and
@@ -78,6 +91,17 @@ class Analysis:
         """Release the spotter's graphs."""
         with self._lock:
             self.spotter.close()
+
+
+def timed_duration(event: Event) -> Event:
+    """``event`` with its duration measured on its times: (offset - onset) * n / (n - 1) for a
+    segment of n frames (the span plus its mean frame interval); onsets and single frames as
+    they are."""
+    n = event.length_frames
+    if event.offset_time_s is None or n is None or n < 2:
+        return event
+    span = max(0.0, event.offset_time_s - event.onset_time_s)
+    return dataclasses.replace(event, duration_s=round(span * n / (n - 1), 4))
 
 
 SpotterFactory = Callable[[SpotSettings, str], Spotter]

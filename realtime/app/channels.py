@@ -27,6 +27,8 @@ class Channel:
     """One tab's stream within a browser session: its analysis (created on first use with
     the settings of that moment) and what the page has been sent of it."""
 
+    time_durations = False  # True: segment durations from media times (see Analysis)
+
     def __init__(self, name: str, factory: SpotterFactory, timeline_s: float) -> None:
         self.name = name
         self._factory = factory
@@ -46,7 +48,8 @@ class Channel:
         with self.lock:
             if self.analysis is None:
                 spotter = self._factory(settings, source_name)
-                self.analysis = Analysis(spotter, settings, self._timeline_s)
+                self.analysis = Analysis(spotter, settings, self._timeline_s,
+                                         time_durations=self.time_durations)
                 self.sent_log_version = self.polled_log_version = -1
             return self.analysis
 
@@ -78,9 +81,13 @@ class Channel:
 
 
 class WebcamChannel(Channel):
-    """Frames pushed by the browser. Indices count the frames received; a pause longer than
-    ``gap_s`` (the user stopped, or the stream event rejoined) leaves a gap in them, so the
-    spotter closes the open expression instead of joining frames across the pause.
+    """Frames pushed by the browser. Indices count the frames received.
+
+    A pause longer than ``gap_s`` but shorter than ``stop_s`` is a stall (the server was
+    busy, or the stream event rejoined): counted and shown, but not a break, since the face
+    did not leave. No frame for ``stop_s`` means the stream stopped (the user pressed Stop):
+    :meth:`check_stopped` (the page's slow poll) or the next frame closes the open expression,
+    cut short, and the next frame starts a new window after a gap in the indices.
 
     Frames arrive as fast as the server takes them (Gradio keeps only the newest frame while
     the server is busy), not at the nominal rate: the rate is measured over the recent frames
@@ -88,13 +95,18 @@ class WebcamChannel(Channel):
     time that passed. Frames the browser took but the server never saw are estimated from the
     time streamed at the nominal rate."""
 
+    time_durations = True  # frames arrive at a varying rate: durations from their times
+
     def __init__(self, factory: SpotterFactory, timeline_s: float, nominal_fps: float,
-                 gap_s: float) -> None:
+                 gap_s: float, stop_s: float = 2.0) -> None:
         super().__init__("webcam", factory, timeline_s)
         self.nominal_fps = nominal_fps
         self.gap_s = gap_s
+        self.stop_s = max(stop_s, gap_s)
         self.frames_received = 0
-        self.pauses = 0
+        self.pauses = 0  # stops: pauses of stop_s or more
+        self.stalls = 0  # pauses between gap_s and stop_s
+        self.stopped = False  # the stream stopped; the open expression was closed
         self._next_index = 0
         self._t0: float | None = None
         self._last: float | None = None
@@ -119,11 +131,13 @@ class WebcamChannel(Channel):
             now = time.monotonic()
             if self._t0 is None:
                 self._t0 = now
-            elif self._last is not None and now - self._last > self.gap_s:
-                self._next_index += 1  # a gap: the window and the open expression end here
-                self.pauses += 1
-                self._arrivals.clear()
+            elif self._last is not None and (self.stopped or now - self._last >= self.stop_s):
+                self._stop_now()  # a stop: the window and the open expression end here
+                self._next_index += 1
+                self.stopped = False
             elif self._last is not None:
+                if now - self._last > self.gap_s:
+                    self.stalls += 1  # the server (or the rejoin) was slow, the face stayed
                 self._streamed_s += now - self._last
                 self._streamed_frames += 1
             self._last = now
@@ -144,11 +158,49 @@ class WebcamChannel(Channel):
             self.frames_received += 1
             return cv2.cvtColor(analysis.process(frame), cv2.COLOR_BGR2RGB)
 
+    @property
+    def idle_s(self) -> float | None:
+        """Seconds since the last frame arrived (None before the first)."""
+        return None if self._last is None else time.monotonic() - self._last
+
+    def check_stopped(self) -> bool:
+        """Close the open expression (cut short) when no frame came for ``stop_s``: the user
+        stopped the stream. True when it did so now."""
+        with self.lock:
+            idle = self.idle_s
+            if self.closed or self.stopped or idle is None or idle < self.stop_s:
+                return False
+            self._stop_now()
+            self.stopped = True
+            return True
+
+    def _stop_now(self) -> None:
+        self.pauses += 1
+        self._arrivals.clear()
+        if self.analysis is not None:
+            self.analysis.flush()
+
+    def stream_state(self) -> str:
+        """"streaming", "stalled N s" (frames late), "stopped" or "idle" (no frame yet)."""
+        idle = self.idle_s
+        if idle is None:
+            return "idle"
+        if self.stopped or idle >= self.stop_s:
+            return "stopped"
+        return f"stalled {idle:.1f} s" if idle > self.gap_s else "streaming"
+
+    def status_line(self, analysis: Analysis | None) -> str:
+        """As :meth:`Channel.status_line`, led by the stream's state."""
+        if analysis is None:
+            return super().status_line(analysis)
+        return f"{self.stream_state()} | {super().status_line(analysis)}"
+
     def reset(self) -> None:
         """Forget the stream, its arrival times and counters."""
         with self.lock:
             super().reset()
-            self.frames_received = self.pauses = 0
+            self.frames_received = self.pauses = self.stalls = 0
+            self.stopped = False
             self._next_index = 0
             self._t0 = self._last = None
             self._streamed_s, self._streamed_frames = 0.0, 0

@@ -138,7 +138,10 @@ class SpotterApp:
         A stream's last results can be lost when the user stops it (the page stops listening
         while the server finishes the frame in hand); this brings the page up to date."""
         session = self.sessions.find(_session_id(request))
-        return skipped() if session is None else poll_update(session.webcam)
+        if session is None:
+            return skipped()
+        session.webcam.check_stopped()  # Stop pressed: close the open expression
+        return poll_update(session.webcam)
 
     def on_reset(self, name: str, request: gr.Request) -> list[Any]:
         """Reset a channel: [cleared frame, *panel]."""

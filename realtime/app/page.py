@@ -193,7 +193,8 @@ def build_app(weights_dir: str | Path = DEFAULT_WEIGHTS, *, provider: str = "aut
               mode: str = "cached", threads: int | None = None,
               settings: SpotSettings | None = None, demo_video: str | Path | None = None,
               concurrency: int = 4, max_upload_mb: int = 200, stream_every_s: float = 0.05,
-              time_limit_s: float = 120.0, gap_s: float = 0.5, poll_s: float = 0.1,
+              time_limit_s: float = 120.0, gap_s: float = 0.5, stop_s: float = 2.0,
+              poll_s: float = 0.1,
               timeline_s: float = 10.0, server_source: bool = True) -> Any:
     """Build the page (``gr.Blocks``); its logic is ``blocks.spotter_app`` (a SpotterApp).
 
@@ -205,5 +206,6 @@ def build_app(weights_dir: str | Path = DEFAULT_WEIGHTS, *, provider: str = "aut
                        demo_video=None if demo_video is None else Path(demo_video),
                        concurrency=concurrency, max_upload_mb=max_upload_mb,
                        stream_every_s=stream_every_s, time_limit_s=time_limit_s, gap_s=gap_s,
+                       stop_s=stop_s,
                        poll_s=poll_s, timeline_s=timeline_s, server_source=server_source)
     return build_page(SpotterApp(config))

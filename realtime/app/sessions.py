@@ -20,7 +20,8 @@ class Session:
 
     def __init__(self, session_id: str, config: AppConfig, factory: SpotterFactory) -> None:
         self.id = session_id
-        self.webcam = WebcamChannel(factory, config.timeline_s, config.webcam_fps, config.gap_s)
+        self.webcam = WebcamChannel(factory, config.timeline_s, config.webcam_fps, config.gap_s,
+                                   config.stop_s)
         self.server = SourceChannel("server", factory, config.timeline_s, continue_stream=True)
         self.recording = SourceChannel("recording", factory, config.timeline_s,
                                        continue_stream=False)

@@ -58,7 +58,10 @@ class AppConfig:
     max_upload_mb: largest accepted upload.
     stream_every_s, time_limit_s: webcam frame interval asked of the browser, and how long one
         stream event lasts before the page rejoins (state is kept across the rejoin).
-    gap_s: a webcam pause longer than this breaks the window (the open expression is closed).
+    gap_s: a webcam pause longer than this is a stall (shown as such; not a break: the face
+        did not leave).
+    stop_s: no webcam frame for this long means the stream stopped (Stop): the open
+        expression is closed, cut short, and the next frame starts a new window.
     poll_s: how often the page polls server-side runs for the latest frame.
     timeline_s: seconds shown by the probability timeline.
     server_source: whether the Server source tab may open cameras, URLs and server files.
@@ -75,6 +78,7 @@ class AppConfig:
     stream_every_s: float = 0.05
     time_limit_s: float = 120.0
     gap_s: float = 0.5
+    stop_s: float = 2.0
     poll_s: float = 0.1
     timeline_s: float = 10.0
     server_source: bool = True
@@ -83,10 +87,14 @@ class AppConfig:
         check_int("concurrency", self.concurrency, 1, 64)
         check_int("max_upload_mb", self.max_upload_mb, 1, 100_000)
         for name, low, high in (("stream_every_s", 0.01, 5.0), ("time_limit_s", 1.0, 86400.0),
-                                ("gap_s", 0.05, 60.0), ("poll_s", 0.02, 5.0),
+                                ("gap_s", 0.05, 60.0), ("stop_s", 0.1, 600.0),
+                                ("poll_s", 0.02, 5.0),
                                 ("timeline_s", 1.0, 600.0)):
             check_number(name, getattr(self, name), low, high)
         check_threads(self.threads)
+        if self.stop_s < self.gap_s:
+            raise ValueError(f"stop_s ({self.stop_s}) must be >= gap_s ({self.gap_s}): a stop "
+                             "is a pause longer than a stall")
         if not isinstance(self.settings, SpotSettings):
             raise ValueError(f"settings must be a SpotSettings, got {type(self.settings).__name__}")
 

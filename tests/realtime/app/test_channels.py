@@ -42,25 +42,28 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return fake
 
 
-def test_webcam_keeps_its_log_across_a_pause_without_loss_or_repeat(
-        app: SpotterApp, clock: FakeClock) -> None:
-    cam = app.sessions.get("s").webcam
-
+def pusher(cam, clock: FakeClock, interval_s: float = 1 / 25):
     def push(i: int) -> np.ndarray:
         out = cam.push(rgb(i), PREDICTABLE)
-        clock.now_s += 1 / 25  # frames arrive at 25 per second (20 asked)
+        clock.now_s += interval_s  # frames arrive at 25 per second (20 asked)
         return out
+    return push
 
+
+def test_webcam_keeps_its_log_across_a_stop_without_loss_or_repeat(
+        app: SpotterApp, clock: FakeClock) -> None:
+    cam = app.sessions.get("s").webcam
+    push = pusher(cam, clock)
     first = [push(i) for i in range(12)]
     assert first[0].shape == (240, 320, 3) and not np.array_equal(first[-1], rgb(11))
-    clock.now_s += 1.0  # longer than gap_s: the stream stopped (or Gradio rejoined)
+    clock.now_s += 2.5  # longer than stop_s: the stream stopped
     for i in range(12, 24):
         push(i)
     analysis = cam.analysis
     assert analysis is not None and cam.frames_received == 24 == analysis.frames
-    assert cam.pauses == 1
+    assert cam.pauses == 1 and cam.stalls == 0
     events = analysis.log.events
-    # The pause broke the window: the first run [0, 11] became a segment, cut short.
+    # The stop broke the window: the first run [0, 11] became a segment, cut short.
     assert segments(events) == [(2, 9)] and events[1].cut_short
     # The second run got index 13 on (a gap, never joined to 11); its onset is open.
     assert [(e.kind, e.onset_frame) for e in analysis.log.shown()] == [("segment", 2),
@@ -68,10 +71,64 @@ def test_webcam_keeps_its_log_across_a_pause_without_loss_or_repeat(
     assert analysis.spotter.stats.events == len(events) == 3  # every event logged, once
     seg, late = events[1], events[2]
     assert (seg.onset_time_s, seg.offset_time_s) == pytest.approx((2 / 25, 9 / 25))
-    assert late.onset_time_s == pytest.approx(11 / 25 + 1.04 + 2 / 25)  # the pause counts
+    assert late.onset_time_s == pytest.approx(11 / 25 + 2.54 + 2 / 25)  # the pause counts
     # Durations use the measured arrival rate (25/s), not the nominal 20 frames/s.
     assert cam.measured_fps == pytest.approx(25.0)
     assert seg.duration_s == pytest.approx(8 / 25)
+
+
+def test_a_webcam_stall_is_not_a_face_loss(app: SpotterApp, clock: FakeClock) -> None:
+    """Issue 12 item 11: a pause shorter than stop_s (a busy server) keeps the expression."""
+    cam = app.sessions.get("s").webcam
+    push = pusher(cam, clock)
+    for i in range(12):
+        push(i)
+    clock.now_s += 1.0  # over gap_s, under stop_s
+    assert cam.stream_state() == "stalled 1.0 s" and not cam.check_stopped()
+    for i in range(12, 24):
+        push(i)
+    assert cam.stalls == 1 and cam.pauses == 0
+    assert [(e.kind, e.onset_frame) for e in cam.analysis.log.shown()] == [("onset", 2)]
+    assert cam.analysis.last_index == 23  # no gap in the indices
+    assert cam.stream_state() == "streaming"
+
+
+def test_webcam_stop_closes_the_open_expression_at_the_next_poll(
+        app: SpotterApp, clock: FakeClock) -> None:
+    """Issue 12 item 11: Stop (no frame for stop_s) closes the open expression, cut short,
+    without waiting for another frame."""
+    cam = app.sessions.get("s").webcam
+    push = pusher(cam, clock)
+    for i in range(12):
+        push(i)
+    assert [e.kind for e in cam.analysis.log.events] == ["onset"]
+    clock.now_s += 1.9
+    assert not cam.check_stopped() and cam.stream_state().startswith("stalled")
+    clock.now_s += 0.2
+    assert cam.check_stopped() and not cam.check_stopped()  # once
+    events = cam.analysis.log.events
+    assert [e.kind for e in events] == ["onset", "segment"] and events[1].cut_short
+    assert cam.stream_state() == "stopped" and "stopped" in cam.status_line(cam.analysis)
+    push(12)  # streaming again: a new window after a gap
+    assert cam.analysis.last_index == 13 and cam.stream_state() == "streaming"
+    assert len(cam.analysis.log.events) == 2  # nothing repeated
+
+
+def test_webcam_durations_agree_with_onset_and_offset_times(app: SpotterApp,
+                                                            clock: FakeClock) -> None:
+    """Issue 12 item 11: with a varying arrival rate the duration is the span from onset to
+    offset plus one mean frame interval, not frames / the latest rate."""
+    cam = app.sessions.get("s").webcam
+    for i in range(12):
+        cam.push(rgb(i), PREDICTABLE)
+        clock.now_s += 1 / 25 if i < 6 else 1 / 5  # the server slows down
+    clock.now_s += 3.0
+    cam.check_stopped()
+    seg = [e for e in cam.analysis.log.events if e.kind == "segment"][0]
+    n = seg.offset_frame - seg.onset_frame + 1
+    span = seg.offset_time_s - seg.onset_time_s
+    assert seg.duration_s == pytest.approx(span * n / (n - 1), abs=1e-4)
+    assert seg.duration_s > n / 25  # not frames / the fast rate
 
 
 def test_webcam_reset_starts_afresh_with_the_new_settings(app: SpotterApp) -> None:

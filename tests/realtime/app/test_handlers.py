@@ -133,8 +133,8 @@ def test_webcam_slow_poll_sends_what_changed_once(app: SpotterApp) -> None:
     assert 'data-kind="onset"' in log_html and "frames/s" in status
     assert set(data_links(downloads)) == {"webcam-events.csv", "webcam-events.json"}
     assert app.on_webcam_poll(request("s")) == [gr.skip()] * 4  # unchanged: nothing sent
-    time.sleep(0.8)  # a pause closes the open expression at the next frame
-    app.on_webcam_frame(rgb(12), *UI_PREDICTABLE, request("s"))
+    app.sessions.get("s").webcam.stop_s = 0.6
+    time.sleep(0.8)  # no frame for stop_s: the poll closes the open expression
     log_html = app.on_webcam_poll(request("s"))[0]
     assert 'data-kind="segment"' in log_html
 

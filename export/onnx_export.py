@@ -9,6 +9,9 @@ Each graph carries the contract of :mod:`realtime.contract` in its ``metadata_pr
 The three graphs share one weights file (``stsnet_sw.weights``, ONNX external data): the whole
 window graph holds the same tensors as backbone + head, so storing them once halves the size of
 ``weights/``. Keep the four files together.
+
+The command checks what it cheaply can (the checkpoint exists and is a file, the output folder
+can be made) before it imports torch (~30 s on a small machine), and prints errors on stderr.
 """
 
 from __future__ import annotations
@@ -16,43 +19,55 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import sys
 import warnings
 from pathlib import Path
-from typing import Any
-
-import onnx
-import torch
-from onnx import numpy_helper
-from torch import Tensor, nn
+from typing import TYPE_CHECKING, Any
 
 from export import __version__
-from export.checkpoint import CheckpointError, file_sha256, model_from_checkpoint, save_checkpoint
-from export.model import STSNetSW
 from realtime import contract as C
 
+if TYPE_CHECKING:  # the heavy imports happen inside the functions that need them
+    import onnx
+    from torch import Tensor, nn
+
+    from export.model import STSNetSW
+
 OPSET = 17
-EXPORTER = f"stsnet-export {__version__} (torch {torch.__version__.split('+')[0]}, opset {OPSET})"
 SHARED_WEIGHTS_FILE = "stsnet_sw.weights"
 
 
-class _HeadGraph(nn.Module):
-    def __init__(self, model: STSNetSW) -> None:
-        super().__init__()
-        self.head = model.head
+def exporter_name() -> str:
+    """The exporter string written into every contract (names the torch version)."""
+    import torch
 
-    def forward(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        logits, scores, keys = self.head(features, return_keys=True)
-        return torch.softmax(logits, dim=1), scores, keys
+    return f"stsnet-export {__version__} (torch {torch.__version__.split('+')[0]}, opset {OPSET})"
 
 
-class _WindowGraph(nn.Module):
-    def __init__(self, model: STSNetSW) -> None:
-        super().__init__()
-        self.model = model
+def _graph_modules() -> tuple[type[nn.Module], type[nn.Module]]:
+    """The head-only and whole-window wrappers (softmax probabilities + key frames out)."""
+    import torch
+    from torch import nn
 
-    def forward(self, windows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        logits, scores, keys = self.model(windows, return_keys=True)
-        return torch.softmax(logits, dim=1), scores, keys
+    class HeadGraph(nn.Module):
+        def __init__(self, model: STSNetSW) -> None:
+            super().__init__()
+            self.head = model.head
+
+        def forward(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            logits, scores, keys = self.head(features, return_keys=True)
+            return torch.softmax(logits, dim=1), scores, keys
+
+    class WindowGraph(nn.Module):
+        def __init__(self, model: STSNetSW) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, windows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            logits, scores, keys = self.model(windows, return_keys=True)
+            return torch.softmax(logits, dim=1), scores, keys
+
+    return HeadGraph, WindowGraph
 
 
 def make_contract(model: STSNetSW, graph: str, checkpoint_sha256: str,
@@ -64,12 +79,16 @@ def make_contract(model: STSNetSW, graph: str, checkpoint_sha256: str,
         graph=graph, inputs=inputs, outputs=outputs, window=cfg.window,
         key_frames=cfg.key_frames, crop_size=cfg.crop_size, feature_shape=cfg.feature_shape,
         class_names=cfg.class_names, input_mean=cfg.input_mean, input_std=cfg.input_std,
-        checkpoint_sha256=checkpoint_sha256, exporter=EXPORTER, opset=OPSET,
+        checkpoint_sha256=checkpoint_sha256, exporter=exporter_name(), opset=OPSET,
         model={"config": cfg.to_dict(), "metadata": model_metadata},
-        input_transform=cfg.input_transform.to_dict())
+        input_transform=cfg.input_transform.to_dict(),
+        train_fps=C.train_fps_from_metadata(model_metadata))
 
 
 def _export_one(module: nn.Module, example: Tensor, contract: C.Contract) -> onnx.ModelProto:
+    import onnx
+    import torch
+
     in_names = [t.name for t in contract.inputs]
     out_names = [t.name for t in contract.outputs]
     dynamic = {n: {0: "batch"} for n in in_names + out_names}
@@ -91,6 +110,9 @@ def _export_one(module: nn.Module, example: Tensor, contract: C.Contract) -> onn
 def _share_weights(protos: dict[str, onnx.ModelProto], weights_path: Path,
                    min_bytes: int = 1024) -> None:
     """Move large initializers of all graphs to one external-data file, each tensor stored once."""
+    import onnx
+    from onnx import numpy_helper
+
     offsets: dict[str, tuple[int, int]] = {}
     with open(weights_path, "wb") as f:
         for proto in protos.values():
@@ -120,6 +142,12 @@ def _share_weights(protos: dict[str, onnx.ModelProto], weights_path: Path,
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path,
                       share_weights: bool = True) -> dict[str, Path]:
     """Export the three graphs of ``checkpoint`` into ``out_dir``; returns graph kind -> path."""
+    import onnx
+    import torch
+
+    from export.checkpoint import file_sha256, model_from_checkpoint
+
+    head_graph, window_graph = _graph_modules()
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     model, ckpt = model_from_checkpoint(checkpoint)
     sha = file_sha256(checkpoint)
@@ -136,9 +164,9 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path,
     protos = {
         "backbone": _export_one(model.backbone, frames,
                                 make_contract(model, "backbone", sha, meta)),
-        "head": _export_one(_HeadGraph(model).eval(), feats,
+        "head": _export_one(head_graph(model).eval(), feats,
                             make_contract(model, "head", sha, meta)),
-        "window": _export_one(_WindowGraph(model).eval(), windows,
+        "window": _export_one(window_graph(model).eval(), windows,
                               make_contract(model, "window", sha, meta)),
     }
     if share_weights:
@@ -164,6 +192,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def ship_checkpoint(checkpoint: str | Path, out_dir: str | Path) -> Path:
     """Compact copy for distribution: float16 weights, metadata kept, no training state."""
+    import torch
+
+    from export.checkpoint import file_sha256, model_from_checkpoint, save_checkpoint
+
     model, ckpt = model_from_checkpoint(checkpoint)
     meta = dict(ckpt.get("metadata", {}))
     meta["shipped_from"] = {"file": Path(checkpoint).name, "sha256": file_sha256(checkpoint)}
@@ -171,7 +203,36 @@ def ship_checkpoint(checkpoint: str | Path, out_dir: str | Path) -> Path:
                            storage_dtype=torch.float16)
 
 
+def check_paths(checkpoint: Path, out_dir: Path) -> None:
+    """The checks that need no torch: the checkpoint is a readable file, the output folder is
+    (or can be) a folder. Raises ValueError naming the path."""
+    if not checkpoint.exists():
+        raise ValueError(f"checkpoint {checkpoint} not found")
+    if not checkpoint.is_file():
+        raise ValueError(f"checkpoint {checkpoint} is not a file")
+    try:
+        with checkpoint.open("rb") as f:
+            f.read(1)
+    except OSError as exc:
+        raise ValueError(f"cannot read checkpoint {checkpoint}: {exc.strerror or exc}") from exc
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file, not a folder")
+    parent = next((p for p in [out_dir, *out_dir.parents] if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ValueError(f"--out {out_dir}: {parent} is a file, not a folder")
+
+
 def run(args: argparse.Namespace) -> int:
+    def fail(exc: object) -> int:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    try:
+        check_paths(args.checkpoint, args.out)
+    except ValueError as exc:
+        return fail(exc)
+    from export.checkpoint import CheckpointError  # imports torch
+
     try:
         if args.ship:
             args.checkpoint = ship_checkpoint(args.checkpoint, args.out)
@@ -179,8 +240,9 @@ def run(args: argparse.Namespace) -> int:
         paths = export_checkpoint(args.checkpoint, args.out,
                                   share_weights=not args.no_share_weights)
     except CheckpointError as exc:
-        print(f"error: {exc}")
-        return 2
+        return fail(exc)
+    except OSError as exc:
+        return fail(f"cannot write the graphs to {args.out}: {exc.strerror or exc}")
     for kind, path in paths.items():
         print(f"{kind:8s} -> {path}")
     if not args.no_share_weights:

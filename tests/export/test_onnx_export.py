@@ -189,6 +189,38 @@ def test_cli_bad_checkpoint_exits_2_with_a_message(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.pt"
     assert main(["onnx", "--checkpoint", str(missing), "--out", str(tmp_path / "out")]) == 2
-    printed = capsys.readouterr().out
-    assert "error" in printed and str(missing) in printed and "not found" in printed
+    captured = capsys.readouterr()
+    assert captured.out == ""  # issue 12 item 9: errors go to stderr
+    assert "error" in captured.err and str(missing) in captured.err
+    assert "not found" in captured.err
     assert not (tmp_path / "out").exists()
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    assert main(["onnx", "--checkpoint", str(junk), "--out", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and str(junk) in captured.err
+
+
+@pytest.mark.parametrize("case", ["missing", "folder", "out_is_a_file"])
+def test_cli_cheap_checks_come_before_torch(case: str, tmp_path: Path) -> None:
+    """Issue 12 item 9: a bad path is reported at once, without importing torch (~30 s)."""
+    import subprocess
+    import sys
+
+    checkpoint, out = tmp_path / "nope.pt", tmp_path / "out"
+    if case == "folder":
+        checkpoint.mkdir()
+    elif case == "out_is_a_file":
+        checkpoint.write_bytes(b"x")
+        out.write_text("a file")
+    code = ("import sys; from export.__main__ import main; "
+            f"rc = main(['onnx', '--checkpoint', {str(checkpoint)!r}, '--out', {str(out)!r}]); "
+            "print('torch' in sys.modules); sys.exit(rc)")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.strip() == "False"  # torch never imported
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: ") and str(checkpoint if case != "out_is_a_file" else out
+                                              ) in line

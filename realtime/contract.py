@@ -77,6 +77,11 @@ class Contract:
     # What the backbone is fed (realtime.reference.InputTransform.to_dict()); graphs written
     # before this field existed take raw crops.
     input_transform: dict[str, Any] = field(default_factory=lambda: {"kind": "raw"})
+    # Frame rate (frames/s) of the videos the model was trained on, None when unknown. Windows
+    # and the reference's time constant count frames, so a source at another rate shows the
+    # model motions at another speed. Graphs written before this field existed get it from
+    # their training metadata (model.metadata.dataset.fps) when that names one rate.
+    train_fps: float | None = None
 
     @property
     def num_classes(self) -> int:
@@ -108,7 +113,7 @@ class Contract:
                 f"{source}: contract version {version!r}, this runtime reads version "
                 f"{CONTRACT_VERSION}; re-export the graphs with `python -m export onnx`")
         required = [f for f in cls.__dataclass_fields__
-                    if f not in ("contract_version", "model", "input_transform")]
+                    if f not in ("contract_version", "model", "input_transform", "train_fps")]
         missing = [f for f in required if f not in d]
         if missing:
             raise ContractError(f"{source}: contract lacks fields {missing}")
@@ -130,9 +135,52 @@ class Contract:
                 contract_version=int(version),
                 model=dict(d.get("model") or {}),
                 input_transform=InputTransform.from_dict(d.get("input_transform")).to_dict(),
+                train_fps=_train_fps(d),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ContractError(f"{source}: malformed contract ({exc!r})") from exc
+
+
+def train_fps_from_metadata(metadata: Any) -> float | None:
+    """The one training frame rate a checkpoint's metadata names (``dataset.fps``: a number,
+    or a list of the dataset's rates that are all equal), else None."""
+    dataset = metadata.get("dataset") if isinstance(metadata, dict) else None
+    rates = dataset.get("fps") if isinstance(dataset, dict) else None
+    if isinstance(rates, int | float) and not isinstance(rates, bool):
+        rates = [rates]
+    if isinstance(rates, list) and rates and all(
+            isinstance(r, int | float) and not isinstance(r, bool) for r in rates) and len(
+            {float(r) for r in rates}) == 1:
+        return float(rates[0])
+    return None
+
+
+def _train_fps(d: dict[str, Any]) -> float | None:
+    """The contract's train_fps, else the one rate its training metadata names, else None."""
+    value = d.get("train_fps")
+    if value is None:
+        model = d.get("model")
+        value = train_fps_from_metadata(model.get("metadata")) if isinstance(model, dict) else None
+    if value is None:
+        return None
+    fps = float(value)
+    if not (fps > 0 and fps < 1e4):
+        raise ValueError(f"train_fps {value!r} is not a frame rate")
+    return fps
+
+
+def fps_mismatch(train_fps: float | None, source_fps: float, tolerance: float = 0.15
+                 ) -> str | None:
+    """A warning when ``source_fps`` differs from the training rate by more than ``tolerance``
+    (a fraction), else None (also when either rate is unknown)."""
+    if train_fps is None or not (source_fps > 0 and source_fps < 1e4):
+        return None
+    if abs(source_fps - train_fps) <= tolerance * train_fps:
+        return None
+    return (f"the source runs at {source_fps:.1f} fps but the model was trained on "
+            f"{train_fps:g} fps video; its K-frame windows then span "
+            f"{train_fps / source_fps:.2f}x the time they did in training, so expect worse "
+            "spotting (resample the video, or train at this rate)")
 
 
 def expected_specs(graph: str, window: int, key_frames: int, crop_size: int,

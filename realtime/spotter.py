@@ -24,6 +24,7 @@ Torch-free.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from realtime.contract import fps_mismatch
 from realtime.engine import Engine, EngineError, WindowOutput
 from realtime.events import Event
 from realtime.face import (
@@ -50,6 +52,8 @@ from realtime.readers import DEFAULT_FPS
 from realtime.sources import Frame, Source, open_source
 from realtime.timing import EngineTimings, StageTimer
 from realtime.vocab import check_int, is_number
+
+log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_BATCH_FRAMES = 32
@@ -219,6 +223,8 @@ class Spotter:
         self._pending_crops: list[np.ndarray] = []
         self._pending_tags: list[tuple[int, float]] = []
         self._context = 0  # leading entries of the pending lists that were classified already
+        self.fps_warning: str | None = None  # set (and logged once) when the source's frame
+        # rate differs from the training rate by more than 15 %
 
     # -- lifecycle -----------------------------------------------------------------------------
     @property
@@ -266,10 +272,19 @@ class Spotter:
             if not (is_number(fps) and math.isfinite(fps) and fps > 0):
                 fps = DEFAULT_FPS
             self._fps = float(fps)
+            self._check_fps(self._fps)
             self._merger = OnlineMerger(self.class_names, self._fps, self.postprocess,
                                         expression_threshold=self.threshold,
                                         source=self.source_name)
         return self._merger
+
+    def _check_fps(self, fps: float) -> None:
+        """Warn once per spotter when the stream's rate is not the one the model learnt at."""
+        contract = getattr(self.engine, "contract", None)
+        message = fps_mismatch(getattr(contract, "train_fps", None), fps)
+        if message is not None and self.fps_warning is None:
+            self.fps_warning = message
+            log.warning(message)
 
     def _break(self) -> list[Event]:
         """Window break: empty the engine's buffer, close the open expression (cut short)."""

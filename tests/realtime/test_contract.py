@@ -257,3 +257,43 @@ def test_bad_weights_file_is_named_not_the_graph(case: str, tmp_path: Path) -> N
         match = r"backbone\.onnx: its weights file .*stsnet_sw\.weights is missing"
     with pytest.raises(C.ContractError, match=match):
         C.open_graph(tmp_path / "backbone.onnx", "backbone")
+
+
+# --- the training frame rate (issue 12 item 12) ------------------------------------------------
+
+
+def test_train_fps_round_trips_and_old_contracts_still_load() -> None:
+    c = _contract(train_fps=30.0)
+    assert C.Contract.from_json(c.to_json()).train_fps == 30.0
+    old = json.loads(_contract().to_json())
+    del old["train_fps"]  # a graph exported before the field existed
+    assert C.Contract.from_json(json.dumps(old)).train_fps is None
+    old["model"]["metadata"]["dataset"] = {"fps": [25.0, 25.0]}  # ... but its metadata knows
+    assert C.Contract.from_json(json.dumps(old)).train_fps == 25.0
+    old["model"]["metadata"]["dataset"] = {"fps": [25.0, 30.0]}  # mixed rates: unknown
+    assert C.Contract.from_json(json.dumps(old)).train_fps is None
+    bad = json.loads(_contract().to_json())
+    bad["train_fps"] = -3
+    with pytest.raises(C.ContractError, match="train_fps"):
+        C.Contract.from_json(json.dumps(bad))
+
+
+@pytest.mark.parametrize(("train", "source", "warns"), [
+    (30.0, 30.0, False), (30.0, 29.97, False), (30.0, 26.0, False), (30.0, 24.0, True),
+    (30.0, 60.0, True), (200.0, 30.0, True), (None, 24.0, False), (30.0, float("nan"), False),
+    (30.0, 0.0, False)])
+def test_fps_mismatch_warns_beyond_15_percent(train: float | None, source: float,
+                                              warns: bool) -> None:
+    message = C.fps_mismatch(train, source)
+    assert (message is not None) == warns
+    if warns:
+        assert f"{source:.1f} fps" in message and f"{train:g} fps" in message
+
+
+@needs_shipped
+def test_shipped_graphs_know_their_training_rate() -> None:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(SHIPPED / "head.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    assert C.read_contract_from_session(session, "head").train_fps == 30.0

@@ -298,3 +298,15 @@ def test_half_delivered_live_stream_gives_one_line_not_an_ffmpeg_flood(http_dir,
     assert foreign_lines(done.stderr) == [], done.stderr[:2000]
     errors = [x for x in done.stderr.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and "stopped delivering" in errors[0]
+
+
+# -- 12: the source's frame rate is checked against the training rate --------------------------
+
+def test_a_24_fps_clip_on_a_30_fps_model_warns_once(tmp_path: Path, gappy_clip: Path) -> None:
+    clip = write_clip(tmp_path / "c24.mp4", n=20, fps=24.0)
+    done = spot("--source", str(clip), "--quiet")
+    assert done.returncode == 0, done.stderr
+    warnings = [x for x in done.stderr.splitlines() if "fps but the model was trained" in x]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: the source runs at 24.0 fps")
+    same = spot("--source", str(gappy_clip), "--quiet", "--max-frames", "5")
+    assert "trained on" not in same.stderr

@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from realtime.__main__ import main
 from realtime.sources import SourceError, open_source
 from tests.realtime.test_spotter import face_clip
 
@@ -310,3 +311,79 @@ def test_a_24_fps_clip_on_a_30_fps_model_warns_once(tmp_path: Path, gappy_clip: 
     assert len(warnings) == 1 and warnings[0].startswith("warning: the source runs at 24.0 fps")
     same = spot("--source", str(gappy_clip), "--quiet", "--max-frames", "5")
     assert "trained on" not in same.stderr
+
+
+# -- probes that already passed: one error line naming the problem, exit 2 ---------------------
+
+def _probe_args(case: str, tmp_path: Path, clip: Path) -> tuple[list[str], str]:
+    """(spot arguments, text the one error line must contain) for one bad-input probe."""
+    src = ["--source", str(clip)]
+    if case == "max_frames_0":
+        return [*src, "--max-frames", "0"], "--max-frames must be >= 1"
+    if case == "threads_0":
+        return [*src, "--threads", "0"], "--threads must be in [1, 256]"
+    if case == "min_length_0":
+        return [*src, "--min-length", "0"], "--min-length"
+    if case == "folder_without_images":
+        (tmp_path / "notes.txt").write_text("no images here")
+        return ["--source", str(tmp_path)], "has no images"
+    if case == "text_named_mp4":
+        fake = tmp_path / "fake.mp4"
+        fake.write_text("not a video")
+        return ["--source", str(fake)], "fake.mp4"
+    if case == "folder_of_corrupt_images":
+        for i in range(3):
+            (tmp_path / f"f{i}.jpg").write_bytes(b"junk")
+        return ["--source", str(tmp_path)], "no image in"
+    if case == "refused_http":
+        return ["--source", "http://127.0.0.1:9/clip.mp4"], "cannot open stream"
+    if case == "malformed_gt":
+        gt = tmp_path / "gt.csv"
+        gt.write_text("subject,video,onset,offset,type\ns1,v1,ten,20,macro\n")
+        return [*src, "--gt", str(gt)], "gt.csv"
+    if case == "events_in_proc":
+        return [*src, "--events-out", "/proc/no/e.jsonl"], "cannot open event file"
+    if case == "csv_out_is_a_folder":
+        return [*src, "--csv-out", str(tmp_path)], "cannot open event file"
+    if case == "video_in_proc":
+        return [*src, "--video-out", "/proc/v.mp4"], "not writable"
+    if case == "truncated_weights":
+        weights = tmp_path / "w"
+        weights.mkdir()
+        for name in ("backbone.onnx", "head.onnx", "stsnet_sw.onnx"):
+            shutil.copy(ROOT / "weights" / name, weights / name)
+        (weights / "stsnet_sw.weights").write_bytes(b"\0" * 4096)
+        return [*src, "--weights", str(weights)], "is truncated"
+    raise AssertionError(case)
+
+
+@pytest.mark.skipif(not (ROOT / "weights" / "backbone.onnx").is_file(),
+                    reason="shipped graphs absent")
+@pytest.mark.parametrize("case", [
+    "max_frames_0", "threads_0", "min_length_0", "folder_without_images", "text_named_mp4",
+    "folder_of_corrupt_images", "refused_http", "malformed_gt", "events_in_proc",
+    "csv_out_is_a_folder", "video_in_proc", "truncated_weights"])
+def test_bad_input_probe_gives_one_error_line(case: str, tmp_path: Path, gappy_clip: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    args, expect = _probe_args(case, tmp_path, gappy_clip)
+    rc = main(["spot", "--quiet", "--threads", "1", *args])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    errors = [x for x in err.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and expect in errors[0], err
+    assert "Traceback" not in err
+
+
+@needs_ffmpeg
+def test_stalled_http_recording_ends_with_one_line_within_the_timeout(http_dir,
+                                                                      tmp_path) -> None:
+    """A server that sends half a recording and then holds the connection silent."""
+    folder, base = http_dir
+    faststart(write_clip(tmp_path / "c.mp4", n=120), folder / "clip.mp4")
+    started = time.monotonic()
+    done = spot("--source", f"{base}/stall/clip.mp4", "--quiet")
+    assert time.monotonic() - started < 60
+    assert done.returncode == 2, done.stderr
+    errors = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and "of 120 frames" in errors[0], done.stderr
+    assert foreign_lines(done.stderr) == []

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from realtime.app.handlers import SpotterApp
 from realtime.app.page import build_app
@@ -46,6 +51,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "machine for any visitor)")
 
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+class _Stop(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, turned into the stop Ctrl-C makes (Gradio's launch loop ends on a
+    KeyboardInterrupt and closes the server)."""
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """While active (main thread only), SIGTERM and SIGHUP stop the server like Ctrl-C; the
+    list yielded receives the signal that did. A second signal during clean-up is ignored."""
+    fired: list[int] = []
+
+    def handle(signum: int, frame: Any) -> None:
+        if not fired:
+            fired.append(signum)
+            raise _Stop(signal.Signals(signum).name)
+
+    old: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            old[signum] = signal.signal(signum, handle)
+    try:
+        yield fired
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the page from the options and serve it until interrupted; 2 on a bad option."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -64,13 +100,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {option_message(str(exc), OPTION_NAMES)}", file=sys.stderr)
         return EXIT_ERROR
     app: SpotterApp = blocks.spotter_app
-    try:
-        blocks.queue(default_concurrency_limit=args.concurrency).launch(
-            server_name=args.host, server_port=args.port, share=bool(args.share),
-            max_file_size=f"{args.max_upload_mb}mb", show_error=True, ssr_mode=False,
-            footer_links=[])
-    except KeyboardInterrupt:
-        pass
-    finally:
-        app.sessions.close_all()
+    with stop_signals() as fired:
+        try:
+            blocks.queue(default_concurrency_limit=args.concurrency).launch(
+                server_name=args.host, server_port=args.port, share=bool(args.share),
+                max_file_size=f"{args.max_upload_mb}mb", show_error=True, ssr_mode=False,
+                footer_links=[])
+        except KeyboardInterrupt:
+            pass
+        finally:
+            fired.append(0)  # from here on a signal is ignored: the streams are closing
+            streams = len(app.sessions)
+            app.sessions.close_all()  # each open expression is closed, cut short
+    if fired[0]:
+        print(f"stopped by {signal.Signals(fired[0]).name}: {streams} page session(s) "
+              "closed", file=sys.stderr)
+        return 128 + fired[0]
     return EXIT_OK

@@ -70,3 +70,39 @@ def test_serve_never_imports_torch() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(app_module.__file__).parents[2],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:] or "torch was imported"
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_serve_stops_cleanly_on_sigterm_and_sighup(exported_graphs, signame: str) -> None:
+    """Issue 12 item 2 (serve): the signal stops the server like Ctrl-C (sessions closed),
+    says so, and exits 128 + signal."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(app_module.__file__).parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "serve", "--weights",
+                             str(exported_graphs.out_dir), "--port", str(port)], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    assert r.status == 200
+                break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()[1][-2000:]
+                assert time.monotonic() < deadline, "serve did not come up"
+                time.sleep(0.5)
+        proc.send_signal(getattr(signal, signame))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + getattr(signal, signame), err[-2000:]
+    assert f"stopped by {signame}: 0 page session(s) closed" in err

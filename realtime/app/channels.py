@@ -14,6 +14,7 @@ import time
 import cv2
 import numpy as np
 
+from realtime.app.about import strip_paths
 from realtime.app.analysis import Analysis, SpotterFactory
 from realtime.app.settings import SpotSettings
 from realtime.sources import Frame, Source, SourceError
@@ -263,10 +264,10 @@ class BackgroundRun:
                 self.latest_seq += 1
                 self.analysis.dropped_frames = source.dropped_frames
         except SourceError as exc:
-            self.error = str(exc)
+            self.error = strip_paths(str(exc), source.description)
         except Exception as exc:  # shown on the page; the thread must not die silently
             log.exception("spotting %s failed", source.description)
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = strip_paths(f"processing stopped: {exc}", source.description)
         finally:
             try:
                 source.close()
@@ -305,9 +306,11 @@ class SourceChannel(Channel):
         return self.run is not None and not self.run.finished
 
     def start(self, source: Source, settings: SpotSettings,
-              download_stem: str | None = None) -> None:
+              download_stem: str | None = None, source_name: str | None = None) -> None:
         """Process ``source`` (already opened); stops the run before, if any.
-        ``download_stem`` names the event files (default: the channel's name)."""
+        ``download_stem`` names the event files (default: the channel's name);
+        ``source_name`` fills the events' ``source`` field (default: the source's own
+        description; the page passes a file name, never a server path)."""
         with self.lock:
             self.stop()
             if self.closed:
@@ -315,7 +318,7 @@ class SourceChannel(Channel):
                 return
             if not self.continue_stream:
                 super().reset()
-            analysis = self.analysis_for(settings, source.description)
+            analysis = self.analysis_for(settings, source_name or source.description)
             offset, t_offset = 0, 0.0
             now = time.monotonic()
             if self._t0 is None or not self.continue_stream:

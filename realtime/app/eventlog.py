@@ -10,12 +10,25 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from realtime.events import Event
+from realtime.events import CSV_COLUMNS, Event
 from realtime.overlay import EXPRESSION_COLORS
 from realtime.sinks import csv_text
 
 LOG_COLUMNS = ("#", "expression", "onset (s)", "offset (s)", "duration (s)", "confidence",
                "frames", "note")
+COLUMN_TIPS = {
+    "onset (s)": "time of the first frame of the expression, seconds from the start",
+    "offset (s)": "time of its last frame",
+    "duration (s)": "offset - onset plus one frame (the last frame is included)",
+    "confidence": "the model's highest probability for this expression's type",
+    "frames": "first-last frame numbers (0-based, inclusive)",
+    "note": "ongoing: not ended yet; cut short: ended by a face loss, a stop or the end",
+}
+
+
+def plural(n: int, word: str) -> str:
+    """"1 expression", "2 expressions"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _event_key(event: Event) -> tuple[Any, ...]:
@@ -76,8 +89,15 @@ class EventLog:
         return csv_text(self.events)
 
     def json_text(self) -> str:
-        """All events as a JSON array of :meth:`Event.to_dict` objects."""
-        return json.dumps([e.to_dict() for e in self.events], indent=1) + "\n"
+        """All events as a JSON array of :meth:`Event.to_dict` objects, each with every CSV
+        column (unset optional fields as null), so both files carry the same fields."""
+        rows = [{key: e.to_dict().get(key) for key in CSV_COLUMNS} for e in self.events]
+        return json.dumps(rows, indent=1) + "\n"
+
+    def expressions(self) -> int:
+        """Expressions logged (an onset and its segment are one expression)."""
+        with self._lock:
+            return len(self._rows)
 
 
 def _log_cells(number: int, e: Event) -> list[str]:
@@ -96,7 +116,8 @@ def render_log_html(shown: Sequence[Event]) -> str:
     """The event log as an HTML table, newest first (rows carry ``data-kind`` and
     ``data-onset-frame`` for scripts and tests)."""
     cell = "padding:2px 8px;border-bottom:1px solid #8884;text-align:left"
-    head = "".join(f'<th style="{cell}">{html.escape(c)}</th>' for c in LOG_COLUMNS)
+    head = "".join(f'<th style="{cell}" title="{html.escape(COLUMN_TIPS.get(c, ""))}">'
+                   f"{html.escape(c)}</th>" for c in LOG_COLUMNS)
     rows = []
     for number, e in reversed(list(enumerate(shown, start=1))):
         b, g, r = EXPRESSION_COLORS.get(e.expression, (200, 200, 200))
@@ -106,7 +127,7 @@ def render_log_html(shown: Sequence[Event]) -> str:
                     f'style="border-left:4px solid #{r:02x}{g:02x}{b:02x}">{cells}</tr>')
     body = "".join(rows) or (f'<tr><td colspan="{len(LOG_COLUMNS)}" style="{cell}">'
                              "no events yet</td></tr>")
-    return ('<div style="max-height:320px;overflow-y:auto">'
+    return ('<div style="max-height:320px;overflow:auto">'
             '<table class="event-log" style="width:100%;border-collapse:collapse;'
             f'font-variant-numeric:tabular-nums"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table></div>")
@@ -124,4 +145,8 @@ def render_downloads_html(log: EventLog | None, stem: str) -> str:
         name = html.escape(f"{stem}-events.{kind}", quote=True)
         links.append(f'<a download="{name}" href="data:{mime};charset=utf-8;base64,{data}" '
                      f'style="margin-right:1.5em">Download events ({kind.upper()})</a>')
-    return f'<p class="downloads">{"".join(links)} {len(log.events)} events</p>'
+    rows = len(log.events)
+    return (f'<p class="downloads">{"".join(links)} '
+            f'<span class="counts">{plural(log.expressions(), "expression")} '
+            f"({plural(rows, 'row')}: an onset row when each starts, a segment row when it "
+            "ends)</span></p>")

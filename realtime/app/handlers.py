@@ -13,6 +13,7 @@ import cv2
 import gradio as gr
 import numpy as np
 
+from realtime.app.about import strip_paths
 from realtime.app.channels import Channel, SourceChannel
 from realtime.app.panel import PANEL_SIZE, panel_update, poll_update, skipped
 from realtime.app.sessions import SessionRegistry
@@ -224,12 +225,17 @@ class SpotterApp:
         return channel
 
     @staticmethod
-    def _refuse(channel: SourceChannel, message: str) -> list[Any]:
-        """[frame, timer, *panel] after a start that did not happen, saying why."""
+    def _refuse(channel: SourceChannel, message: str, *paths: str) -> list[Any]:
+        """[frame, timer, *panel] after a start that did not happen, saying why (without
+        server paths or library names). A recording that did not start clears the previous
+        run's figures: they would read as this file's."""
+        message = strip_paths(message, *paths)
+        if not channel.continue_stream and not channel.running:
+            channel.reset()
         channel.message = f"error: {message}"
-        gr.Warning(message)
-        return [gr.skip(), gr.Timer(active=channel.running)] + panel_update(channel,
-                                                                            force=True)
+        gr.Warning(message, duration=6)  # toasts go away instead of piling up
+        frame = None if not channel.continue_stream and not channel.running else gr.skip()
+        return [frame, gr.Timer(active=channel.running)] + panel_update(channel, force=True)
 
     def _start_from(self, request: gr.Request, name: str, find_spec: Callable[[], str],
                     settings_values: tuple[Any, ...]) -> list[Any]:
@@ -260,14 +266,15 @@ class SpotterApp:
             try:
                 source = open_source(spec, realtime=True)
             except (ValueError, SourceError) as exc:
-                return self._refuse(channel, str(exc))
+                return self._refuse(channel, str(exc), spec)
             try:
                 channel.start(source, settings,
-                              None if channel.continue_stream else Path(spec).stem)
+                              None if channel.continue_stream else Path(spec).stem,
+                              source_name=Path(spec).name)
             except Exception as exc:  # e.g. the graphs cannot be opened: say so on the page
                 source.close()
                 log.exception("starting %s failed", spec)
-                return self._refuse(channel, f"{type(exc).__name__}: {exc}")
+                return self._refuse(channel, f"cannot start: {exc}", spec)
         finally:
             self._release_slot()
         return [None, gr.Timer(active=True)] + panel_update(channel, force=True)

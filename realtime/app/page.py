@@ -9,9 +9,10 @@ from typing import Any
 
 import gradio as gr
 
+from realtime.app.about import header_markdown, legend_html
 from realtime.app.eventlog import render_downloads_html, render_log_html
 from realtime.app.handlers import CACHE_POLICY_S, SpotterApp
-from realtime.app.settings import AppConfig, SpotSettings
+from realtime.app.settings import AppConfig, SpotSettings, settings_note
 from realtime.spotter import DEFAULT_WEIGHTS
 from realtime.vocab import VIDEO_SUFFIXES
 
@@ -46,9 +47,8 @@ def build_page(app: SpotterApp) -> Any:
     ``blocks.spotter_app`` is ``app``."""
     with gr.Blocks(title="Micro-expression spotter", delete_cache=CACHE_POLICY_S,
                    analytics_enabled=False) as blocks:  # never phones home
-        gr.Markdown("## Facial micro-expression spotter (STSNet_SW)\n"
-                    "Each tab runs its own spotter. Events: expression type, onset and "
-                    "offset (seconds), duration, peak confidence.")
+        gr.Markdown(header_markdown(app.config.weights_dir), elem_id="about")
+        gr.HTML(legend_html(), elem_id="legend")
         with gr.Accordion("Settings", open=False):
             settings = _settings_box(app.config.settings)
         with gr.Tabs():
@@ -65,20 +65,37 @@ def build_page(app: SpotterApp) -> Any:
 
 
 def _settings_box(s: SpotSettings) -> list[Any]:
-    """The five settings widgets (the inputs of every start), showing ``s``."""
+    """The five settings widgets (the inputs of every start), showing ``s``; a line under
+    them says what is wrong or what the frame counts mean in seconds, and the threshold
+    slider is enabled only while its checkbox is on."""
     gr.Markdown(SETTINGS_NOTE)
     with gr.Row():
         gap = gr.Number(label="Merging gap (frames)", value=s.merge_gap_frames,
-                        precision=0, minimum=0, maximum=1000, elem_id="set-gap")
+                        precision=0, minimum=0, maximum=1000, elem_id="set-gap",
+                        info="pauses up to this long inside an expression are bridged")
         min_len = gr.Number(label="Minimum length (frames)", value=s.min_length_frames,
-                            precision=0, minimum=1, maximum=100000, elem_id="set-minlen")
-        relabel = gr.Checkbox(label="Duration relabelling (<= 0.5 s is micro)",
+                            precision=0, minimum=1, maximum=100000, elem_id="set-minlen",
+                            info="shorter expressions are not reported")
+        relabel = gr.Checkbox(label="Type by duration (up to 0.5 s is micro)",
                               value=s.relabel_by_duration, elem_id="set-relabel")
-        use_t = gr.Checkbox(label="Use a class threshold (else argmax)",
+        use_t = gr.Checkbox(label="Use a class threshold (else the most probable class)",
                             value=s.threshold is not None, elem_id="set-use-threshold")
         t = gr.Slider(0.0, 1.0, value=0.5 if s.threshold is None else s.threshold,
-                      step=0.01, label="Class threshold", elem_id="set-threshold")
-    return [gap, min_len, relabel, use_t, t]
+                      step=0.01, label="Class threshold", elem_id="set-threshold",
+                      interactive=s.threshold is not None)
+    widgets = [gap, min_len, relabel, use_t, t]
+    note = gr.Markdown(settings_note(s.merge_gap_frames, s.min_length_frames,
+                                     s.relabel_by_duration, s.threshold is not None,
+                                     0.5 if s.threshold is None else s.threshold),
+                       elem_id="set-note")
+
+    def on_change(*values: Any) -> list[Any]:
+        return [settings_note(*values), gr.update(interactive=bool(values[3]))]
+
+    for widget in widgets:
+        widget.change(on_change, inputs=widgets, outputs=[note, t], show_progress="hidden",
+                      concurrency_limit=None, queue=False)
+    return widgets
 
 
 def _spotter_image(elem_id: str) -> Any:
@@ -142,13 +159,17 @@ def _recording_tab(app: SpotterApp, settings: list[Any]) -> None:
         upload = gr.File(label="Video", file_types=list(VIDEO_SUFFIXES), type="filepath",
                          elem_id="rec-file", scale=3)
         with gr.Column(scale=1):
-            start = gr.Button("Process upload", variant="primary", elem_id="rec-start")
+            start = gr.Button("Process upload", variant="secondary", elem_id="rec-start",
+                              interactive=False)
             demo = gr.Button("Play the demo clip", elem_id="rec-demo")
             stop = gr.Button("Stop", elem_id="rec-stop")
             reset = gr.Button("Reset", elem_id="rec-reset")
     controls = _SourceControls(start, stop, reset, _spotter_image("rec-out"), _Panel("rec"))
     timer = _wire_source(app, "recording", controls, app.on_recording_start,
                          [upload, *settings])
+    upload.change(lambda path: gr.update(interactive=bool(path),
+                                         variant="primary" if path else "secondary"),
+                  inputs=upload, outputs=start, show_progress="hidden", queue=False)
     demo.click(app.on_demo_start, inputs=settings,
                outputs=[controls.out, timer, *controls.panel.outputs], show_progress="hidden",
                concurrency_limit=None)

@@ -47,6 +47,25 @@ class SpotSettings:
                    relabel_by_duration=bool(relabel), threshold=t)
 
 
+def settings_note(merge_gap: float | None, min_length: float | None, relabel: bool,
+                  use_threshold: bool, threshold: float | None, fps: float = 30.0) -> str:
+    """The line under the Settings box: what is wrong with the widgets' values, or the
+    frame counts in seconds at ``fps`` (the webcam's rate varies; recordings use their own)."""
+    try:
+        s = SpotSettings.from_ui(merge_gap, min_length, relabel, use_threshold, threshold)
+    except ValueError as exc:
+        return f"**Not valid, not applied:** {exc}."
+
+    def frames(n: int) -> str:
+        return f"{n} frame{'' if n == 1 else 's'} = {n / fps:.3f} s"
+
+    rule = (f"labels: class probability >= {s.threshold:.2f}" if s.threshold is not None
+            else "labels: the most probable class")
+    return (f"At {fps:g} frames/s: merging gap {frames(s.merge_gap_frames)}, minimum length "
+            f"{frames(s.min_length_frames)}; {rule}"
+            + ("; type by duration (micro up to 0.5 s)" if s.relabel_by_duration else "") + ".")
+
+
 @dataclass(frozen=True)
 class AppConfig:
     """Server-side settings of the page (command-line options of ``serve``).

@@ -35,7 +35,9 @@ def test_event_log_downloads_hold_every_event() -> None:
     assert [(r["kind"], r["onset_frame"], r["offset_frame"], r["cut_short"]) for r in rows] == [
         ("onset", "3", "", "false"), ("segment", "3", "9", "true"),
         ("onset", "15", "", "false"), ("segment", "15", "40", "false")]
-    assert [Event.from_dict(d) for d in json.loads(log.json_text())] == events
+    objects = json.loads(log.json_text())
+    assert [Event.from_dict(d) for d in objects] == events
+    assert all(list(d) == list(CSV_COLUMNS) for d in objects)  # the CSV's fields, in order
 
 
 def test_download_links_carry_the_files() -> None:
@@ -47,6 +49,10 @@ def test_download_links_carry_the_files() -> None:
     assert set(files) == {"my &quot;clip&quot;-events.csv", "my &quot;clip&quot;-events.json"}
     assert files["my &quot;clip&quot;-events.csv"] == log.csv_text()
     assert json.loads(files["my &quot;clip&quot;-events.json"]) == json.loads(log.json_text())
+    text = render_downloads_html(log, "x")  # expressions counted, not export rows
+    assert "1 expression (2 rows: an onset row" in text and " events<" not in text
+    log.add([event("onset", 20)])
+    assert "2 expressions (3 rows" in render_downloads_html(log, "x")
 
 
 def test_log_html_is_escaped_and_newest_first() -> None:

@@ -45,6 +45,7 @@ def test_bad_uploads_get_a_clear_message(app: SpotterApp, tmp_path: Path, name: 
         out = app.on_recording_start(None if path is None else str(path), *UI_PREDICTABLE,
                                      request("s"))
     assert "error: " in status_of(out) and message in status_of(out)
+    assert str(tmp_path) not in status_of(out) and "OpenCV" not in status_of(out)
     assert isinstance(out[1], gr.Timer) and out[1].active is False
     assert not app.sessions.get("s").recording.running
 
@@ -71,7 +72,7 @@ def test_missing_builtin_demo_is_named(app: SpotterApp, tmp_path: Path,
     with pytest.warns(UserWarning, match="demo"):
         out = builtin.on_demo_start(*UI_PREDICTABLE, request("s"))
     assert "error: built-in demo file(s) missing" in status_of(out)
-    assert str(tmp_path / "demo.mp4") in status_of(out)
+    assert "demo.mp4" in status_of(out) and str(tmp_path) not in status_of(out)  # no path
 
 
 def test_demo_run_polls_to_the_end_with_downloads(app: SpotterApp) -> None:
@@ -93,6 +94,9 @@ def test_demo_run_polls_to_the_end_with_downloads(app: SpotterApp) -> None:
     assert log_html.count('data-kind="segment"') == len(EXPECTED)
     files = data_links(downloads)
     assert set(files) == {"clip-events.csv", "clip-events.json"}  # named after the video
+    assert "2 expressions (4 rows" in downloads
+    assert all(e.source == "clip.mp4" for e in app.sessions.get("s").recording.analysis.log
+               .events)  # the file's name, not its server path
     rows = list(csv.DictReader(io.StringIO(files["clip-events.csv"])))
     got = [(int(r["onset_frame"]), int(r["offset_frame"])) for r in rows
            if r["kind"] == "segment"]
@@ -182,3 +186,20 @@ def test_the_stream_limit_holds_under_simultaneous_starts(exported_graphs, clip:
         assert limited.sessions.running_sources() == 3
     finally:
         limited.sessions.close_all()
+
+
+def test_a_refused_recording_clears_the_previous_runs_figures(app: SpotterApp,
+                                                              tmp_path: Path) -> None:
+    app.on_demo_start(*UI_PREDICTABLE, request("s"))
+    rec = app.sessions.get("s").recording
+    deadline = time.monotonic() + 30
+    while not rec.run.finished and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert rec.analysis.log.events
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00garbage" * 100)
+    with pytest.warns(UserWarning, match="cannot open video file broken.mp4"):
+        out = app.on_recording_start(str(broken), *UI_PREDICTABLE, request("s"))
+    assert status_of(out).startswith("idle | error: cannot open video file broken.mp4")
+    assert "frames/s" not in status_of(out) and "no events yet" in out[2]
+    assert out[0] is None and rec.analysis is None  # the old frame and log are gone

@@ -40,3 +40,20 @@ def test_bad_settings_name_the_widget(values: tuple, message: str) -> None:
 def test_app_config_names_a_bad_value(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
         AppConfig(**{field: value})
+
+
+def test_settings_note_says_what_is_wrong_or_the_seconds() -> None:
+    from realtime.app.settings import settings_note
+
+    assert settings_note(1, 0, False, False, 0.5) == (
+        "**Not valid, not applied:** minimum length must be a whole number >= 1, got 0.")
+    note = settings_note(3, 15, True, True, 0.25, fps=30)
+    assert "merging gap 3 frames = 0.100 s" in note and "minimum length 15 frames = 0.500 s" \
+        in note and "probability >= 0.25" in note and "micro up to 0.5 s" in note
+    assert "1 frame = 0.040 s" in settings_note(1, 1, False, False, 0.5, fps=25)
+    assert "most probable class" in settings_note(1, 1, False, False, 0.5)
+
+
+def test_a_stop_shorter_than_a_stall_is_refused() -> None:
+    with pytest.raises(ValueError, match="stop_s"):
+        AppConfig(gap_s=1.0, stop_s=0.5)

@@ -53,6 +53,9 @@ def run_intervals(args: argparse.Namespace) -> int:
         pred = read_intervals_csv(args.pred)
     except IntervalFileError as exc:
         return _fail(str(exc))
+    problem = _video_mismatch(gt, pred)
+    if problem is not None:
+        return _fail(problem)
     result = score(gt, pred, iou_threshold=args.iou)
     if args.json:
         print(json.dumps(result.to_dict() | {"n_gt": len(gt), "n_pred": len(pred)}, indent=2))
@@ -61,6 +64,26 @@ def run_intervals(args: argparse.Namespace) -> int:
               f"{len(pred)} spotted intervals\n")
         print(format_table(result))
     return 0
+
+
+def _names(videos: set[tuple[str, str]], most: int = 3) -> str:
+    shown = ", ".join(f"{s}/{v}" for s, v in sorted(videos)[:most])
+    return shown + (f" and {len(videos) - most} more" if len(videos) > most else "")
+
+
+def _video_mismatch(gt: list, pred: list) -> str | None:
+    """An error when no spotted interval's video is a ground-truth video (a score of 0 that
+    says nothing); a warning on stderr when only some are."""
+    gt_v = {(i.subject, i.video) for i in gt}
+    pred_v = {(i.subject, i.video) for i in pred}
+    if pred_v and not pred_v & gt_v:
+        return (f"no predicted video matches a ground-truth video (ground truth: "
+                f"{_names(gt_v)}; predicted: {_names(pred_v)}); check the subject and video "
+                "columns")
+    if pred_v - gt_v:
+        print(f"evaluate: warning: {len(pred_v - gt_v)} predicted video(s) have no ground truth "
+              f"and count as false positives: {_names(pred_v - gt_v)}", file=sys.stderr)
+    return None
 
 
 def run_model(args: argparse.Namespace) -> int:

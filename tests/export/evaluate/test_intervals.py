@@ -82,3 +82,20 @@ def test_interval_mode_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_no_matching_video_is_an_error_and_a_partial_match_a_warning(files, tmp_path, capsys):
+    gt, _ = files
+    renamed = tmp_path / "renamed.csv"
+    write_intervals_csv(renamed, [Interval("S1", "s1_v1", 10, 19, "micro"),
+                                  Interval("S2", "s2_v9", 0, 29, "macro")])
+    assert main(["evaluate", "--gt", str(gt), "--pred", str(renamed)]) == 2
+    err = capsys.readouterr().err
+    assert "no predicted video matches a ground-truth video" in err
+    assert "s1/v1" in err and "S1/s1_v1" in err
+    partial = tmp_path / "partial.csv"
+    write_intervals_csv(partial, [Interval("s1", "v1", 12, 21, "micro"),
+                                  Interval("s3", "v3", 0, 9, "macro")])
+    assert main(["evaluate", "--gt", str(gt), "--pred", str(partial)]) == 0
+    err = capsys.readouterr().err
+    assert "1 predicted video(s) have no ground truth" in err and "s3/v3" in err

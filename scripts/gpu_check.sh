@@ -17,7 +17,7 @@
 #    (default docs/bench/gpu.json), plus bench tables next to it (gpu.md, gpu_corpus.md).
 #
 # Environment: PYTHON (python3.11), VENV, WHEELS, SKIP_INSTALL, RUNS (3), BENCH_FRAMES (600),
-# CORPUS_RECORDINGS (4), CORPUS_FRAMES (300), OUT_JSON, PROVIDER (cuda; cpu only to dry-run
+# CORPUS_RECORDINGS (4), CORPUS_FRAMES (300), BENCH_EXTRA (more bench options), OUT_JSON, PROVIDER (cuda; cpu only to dry-run
 # this script on a machine without a GPU: the JSON then says provider cpu).
 set -euo pipefail
 
@@ -90,7 +90,7 @@ mkdir -p "$OUT_DIR"
 say "bench --provider $PROVIDER ($RUNS runs of $BENCH_FRAMES frames)"
 "$PY" -m realtime bench --provider "$PROVIDER" --resize 640x480 --runs "$RUNS" \
   --frames "$BENCH_FRAMES" --no-eager --long-frames 0 \
-  --json "$WORK/bench.json" --md "$OUT_DIR/gpu.md" --quiet
+  --json "$WORK/bench.json" --md "$OUT_DIR/gpu.md" --quiet ${BENCH_EXTRA:-}
 
 # -- 4. a short corpus batch ---------------------------------------------------------------------
 say "corpus batch ($CORPUS_RECORDINGS recordings x $CORPUS_FRAMES frames, $RUNS runs)"

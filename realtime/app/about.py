@@ -76,7 +76,7 @@ def legend_html() -> str:
                "a possible face, not yet confirmed (not classified)"),
     ]
     return (
-        '<details class="legend" open><summary><b>Legend</b></summary>'
+        '<details class="legend"><summary><b>Legend</b> (colours, banner, bars, log)</summary>'
         '<div style="display:flex;flex-wrap:wrap;gap:0 2em">'
         f'<ul style="list-style:none;padding:0;margin:0.3em 0">{"".join(events)}</ul>'
         f'<ul style="list-style:none;padding:0;margin:0.3em 0">{"".join(boxes)}</ul>'

@@ -6,6 +6,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 
+import cv2
 import numpy as np
 
 from realtime.app.eventlog import EventLog
@@ -14,8 +15,22 @@ from realtime.app.timeline import ProbabilityTimeline
 from realtime.events import Event
 from realtime.overlay import Overlay
 from realtime.sources import Frame
-from realtime.spotter import Spotter
+from realtime.spotter import FrameOutput, Spotter
 from realtime.timing import RateMeter
+
+DISPLAY_MIN_SIDE_PX = 480  # frames are enlarged to this short side before the overlay
+
+
+def display_size(width: int, height: int, min_side_px: int = DISPLAY_MIN_SIDE_PX) -> tuple[int,
+                                                                                          int]:
+    """(width, height) at which a frame is annotated: enlarged (whole factors of 2 not
+    needed) so its short side reaches ``min_side_px``, never shrunk. The overlay's text
+    scales with the image, so a 320x240 source gets legible labels and bar numbers."""
+    short = min(width, height)
+    if short <= 0 or short >= min_side_px:
+        return width, height
+    factor = min_side_px / short
+    return round(width * factor), round(height * factor)
 
 
 class Analysis:
@@ -62,7 +77,12 @@ class Analysis:
                 self.timeline.add(out.classified_time_s, out.probs)
             self.timeline.note_time(frame.time_s)
             self._log(out.events)
-            return self.overlay.draw(frame.image, out, self.status_text(short=True), copy=False)
+            image = frame.image
+            size = display_size(image.shape[1], image.shape[0])
+            if size != (image.shape[1], image.shape[0]):
+                image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+                out = _scaled(out, size[0] / frame.image.shape[1])
+            return self.overlay.draw(image, out, self.status_text(short=True), copy=False)
 
     def flush(self) -> None:
         """Close the open expression (cut short) and log it: the stream ended or paused."""
@@ -91,6 +111,15 @@ class Analysis:
         """Release the spotter's graphs."""
         with self._lock:
             self.spotter.close()
+
+
+def _scaled(out: FrameOutput, factor: float) -> FrameOutput:
+    """``out`` with its face box scaled by ``factor`` (the frame was enlarged for display)."""
+    face = out.face
+    if face is None or face.box is None:
+        return out
+    box = tuple(int(round(v * factor)) for v in face.box)
+    return dataclasses.replace(out, face=dataclasses.replace(face, box=box))
 
 
 def timed_duration(event: Event) -> Event:

@@ -19,23 +19,28 @@ from realtime.vocab import VIDEO_SUFFIXES
 SETTINGS_NOTE = ("Settings apply to new streams: the first webcam frame or server start after "
                  "**Reset**, and every recording run. A running stream keeps the settings it "
                  "started with.")
-FRAME_HEIGHT_PX = 360  # displayed height of camera and annotated frames
+FRAME_HEIGHT_PX = 480  # displayed height of the annotated frames
 WEBCAM_POLL_S = 1.0  # the webcam tab's slow refresh (catches results lost at Stop)
 
 
 class _Panel:
-    """The widgets every tab shows under its frame: log, timeline, status, downloads."""
+    """The widgets every tab shows beside its frame: status, log, downloads (in a column next
+    to the frame on wide screens, under it on narrow ones), then the timeline."""
 
-    def __init__(self, prefix: str) -> None:
-        self.status = gr.Textbox(label="Status", value="idle", interactive=False, lines=1,
-                                 elem_id=f"{prefix}-status")
+    def __init__(self, prefix: str, frame: Callable[[], Any]) -> None:
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=360):
+                self.frame = frame()
+            with gr.Column(scale=2, min_width=320):
+                self.status = gr.Textbox(label="Status", value="idle", interactive=False,
+                                         lines=1, elem_id=f"{prefix}-status")
+                gr.Markdown("**Events** (newest first; hover a column name for what it is)")
+                self.log = gr.HTML(render_log_html([]), elem_id=f"{prefix}-log")
+                self.downloads = gr.HTML(render_downloads_html(None, ""),
+                                         elem_id=f"{prefix}-downloads")
         self.timeline = gr.Image(label="Class probabilities (last seconds)", format="png",
                                  interactive=False, elem_id=f"{prefix}-timeline", height=170,
                                  buttons=[])
-        gr.Markdown("**Events** (newest first)")
-        self.log = gr.HTML(render_log_html([]), elem_id=f"{prefix}-log")
-        self.downloads = gr.HTML(render_downloads_html(None, ""),
-                                 elem_id=f"{prefix}-downloads")
 
     @property
     def outputs(self) -> list[Any]:
@@ -71,10 +76,10 @@ def _settings_box(s: SpotSettings) -> list[Any]:
     gr.Markdown(SETTINGS_NOTE)
     with gr.Row():
         gap = gr.Number(label="Merging gap (frames)", value=s.merge_gap_frames,
-                        precision=0, minimum=0, maximum=1000, elem_id="set-gap",
+                        precision=0, elem_id="set-gap",  # range checked by settings_note
                         info="pauses up to this long inside an expression are bridged")
         min_len = gr.Number(label="Minimum length (frames)", value=s.min_length_frames,
-                            precision=0, minimum=1, maximum=100000, elem_id="set-minlen",
+                            precision=0, elem_id="set-minlen",
                             info="shorter expressions are not reported")
         relabel = gr.Checkbox(label="Type by duration (up to 0.5 s is micro)",
                               value=s.relabel_by_duration, elem_id="set-relabel")
@@ -114,10 +119,10 @@ def _webcam_tab(app: SpotterApp, settings: list[Any]) -> None:
     with gr.Row():
         cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
                        webcam_options=gr.WebcamOptions(mirror=False), elem_id="webcam-in",
-                       height=FRAME_HEIGHT_PX)
-        out = _spotter_image("webcam-out")
-    reset = gr.Button("Reset", elem_id="webcam-reset", size="sm")
-    panel = _Panel("webcam")
+                       height=200, scale=1, min_width=240)
+        reset = gr.Button("Reset", elem_id="webcam-reset", size="sm", scale=0, min_width=80)
+    panel = _Panel("webcam", lambda: _spotter_image("webcam-out"))
+    out = panel.frame
     cam.stream(app.on_webcam_frame, inputs=[cam, *settings],
                outputs=[out, *panel.outputs], stream_every=c.stream_every_s,
                time_limit=c.time_limit_s, concurrency_limit=c.concurrency,
@@ -146,8 +151,8 @@ def _server_tab(app: SpotterApp, settings: list[Any]) -> None:
         start = gr.Button("Start", variant="primary", elem_id="server-start", scale=1)
         stop = gr.Button("Stop", elem_id="server-stop", scale=1)
         reset = gr.Button("Reset", elem_id="server-reset", scale=1)
-    controls = _SourceControls(start, stop, reset, _spotter_image("server-out"),
-                               _Panel("server"))
+    panel = _Panel("server", lambda: _spotter_image("server-out"))
+    controls = _SourceControls(start, stop, reset, panel.frame, panel)
     _wire_source(app, "server", controls, app.on_server_start, [spec, *settings])
 
 
@@ -164,7 +169,8 @@ def _recording_tab(app: SpotterApp, settings: list[Any]) -> None:
             demo = gr.Button("Play the demo clip", elem_id="rec-demo")
             stop = gr.Button("Stop", elem_id="rec-stop")
             reset = gr.Button("Reset", elem_id="rec-reset")
-    controls = _SourceControls(start, stop, reset, _spotter_image("rec-out"), _Panel("rec"))
+    panel = _Panel("rec", lambda: _spotter_image("rec-out"))
+    controls = _SourceControls(start, stop, reset, panel.frame, panel)
     timer = _wire_source(app, "recording", controls, app.on_recording_start,
                          [upload, *settings])
     upload.change(lambda path: gr.update(interactive=bool(path),

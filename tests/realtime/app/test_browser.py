@@ -223,7 +223,7 @@ def test_webcam_frames_come_back_annotated_and_the_expected_event_is_logged(
         status = textbox_value(page, "webcam-status")
         assert re.search(r"\d+\.\d frames/s \| \d+ ms per window \| cpu", status), status
         assert re.search(r"\| \d+ frames \|", status)
-        publish_screenshot(shot)
+        assert shot.is_file()
     finally:
         context.close()
 
@@ -247,7 +247,18 @@ def test_recording_tab_plays_the_demo_clip_and_downloads_its_events(
         rows = segment_rows(log_rows(page, "rec"))
         assert [r["cells"][6] for r in rows] == [f"{a}-{b}" for a, b in REC_EXPECTED]
         assert all(r["cells"][7] == "cut short" for r in rows)
-        save_screenshot(page, artifacts, "recording")
+        # At 1280x900 the frame, the status and the log are side by side, all in view, and
+        # the annotated frame is drawn enlarged (its 320x240 source at 640x480 or more).
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.wait_for_timeout(300)
+        frame_box = page.locator("#rec-out img").first.bounding_box()
+        log_box = page.locator("#rec-log").bounding_box()
+        status_box = page.locator("#rec-status").bounding_box()
+        assert log_box["x"] > frame_box["x"] + frame_box["width"] - 5  # beside, not under
+        assert log_box["y"] < 900 and status_box["y"] < 900 and frame_box["y"] < 900
+        natural = page.locator("#rec-out img").first.evaluate("i => i.naturalWidth")
+        assert natural >= 640 and frame_box["width"] >= 400, (natural, frame_box)
+        publish_screenshot(save_screenshot(page, artifacts, "recording"))
         # The downloads hold the same events.
         with page.expect_download() as info:
             page.locator("#rec-downloads a[download$='.csv']").click()
@@ -270,6 +281,10 @@ def test_recording_tab_plays_the_demo_clip_and_downloads_its_events(
         page.locator("#rec-start").click()
         wait_until(page, lambda: "cannot open video file" in textbox_value(page, "rec-status"),
                    20, "the unreadable-file message")
+        # ... free of server paths and library names, and without the last run's figures.
+        status = textbox_value(page, "rec-status")
+        assert "broken.mp4" in status and "/" not in status and "OpenCV" not in status, status
+        assert "frames/s" not in status and not log_rows(page, "rec")
         # A real upload is processed like the demo clip, in a fresh log.
         page.locator("#rec-file button[aria-label='Clear']").first.click()
         upload.set_input_files(str(media["clip"]))
@@ -353,6 +368,39 @@ def test_two_browser_sessions_stay_independent(server, browser) -> None:
                 ctx.close()
             except Exception:  # already closed above
                 pass
+
+
+def test_the_page_says_what_it_does_and_settings_validate(server, browser) -> None:
+    """Issue 15: the header (micro/macro by duration, the model card's figures) and the
+    legend are on the page; a bad setting gets a message; the threshold slider is off while
+    its checkbox is; Process upload waits for an upload."""
+    url, app = server
+    context, page = open_page(browser, url)
+    try:
+        about = page.locator("#about").inner_text()
+        assert "micro-expression" in about and "at most 0.5 s" in about
+        assert "from its model card" in about  # the test graphs have no card: it says so
+        assert "No model card came with these graphs" in about
+        legend = page.locator("#legend").text_content()
+        for words in ("micro", "macro", "Banner", "cut short", "face box"):
+            assert words in legend
+        page.get_by_role("tab", name="Recording").click()
+        assert page.locator("#rec-start").is_disabled()
+        page.get_by_text("Settings", exact=True).first.click()
+        slider = page.locator("#set-threshold input[type=range]").first
+        # The test server's settings use a threshold: on; unticking turns the slider off.
+        assert slider.is_enabled()
+        page.locator("#set-use-threshold input").first.uncheck()
+        wait_until(page, lambda: slider.is_disabled(), 10, "the slider to turn off")
+        set_value(page, "set-minlen", 0)
+        wait_until(page, lambda: "Not valid" in page.locator("#set-note").inner_text(), 10,
+                   "the settings message")
+        assert "minimum length" in page.locator("#set-note").inner_text()
+        set_value(page, "set-minlen", 15)
+        wait_until(page, lambda: "15 frames = 0.500 s" in page.locator("#set-note").inner_text(),
+                   10, "the seconds of the minimum length")
+    finally:
+        context.close()
 
 
 def test_missing_chromium_fails_with_instructions(monkeypatch: pytest.MonkeyPatch,

@@ -88,7 +88,7 @@ def test_demo_run_polls_to_the_end_with_downloads(app: SpotterApp) -> None:
         if isinstance(polled[1], gr.Timer) and polled[1].active is False:
             final = polled
     assert final is not None, "the demo run did not end"
-    assert frames and frames[-1].shape == (240, 320, 3)  # annotated RGB frames
+    assert frames and frames[-1].shape == (480, 640, 3)  # annotated RGB, enlarged
     log_html, status, downloads = final[2], final[4], final[5]
     assert status.startswith("ended") and "frames/s" in status
     assert log_html.count('data-kind="segment"') == len(EXPECTED)
@@ -111,7 +111,7 @@ def test_demo_run_polls_to_the_end_with_downloads(app: SpotterApp) -> None:
 def test_sessions_are_independent_and_unload_frees_them(app: SpotterApp) -> None:
     app.on_demo_start(*UI_PREDICTABLE, request("a"))
     b_out = app.on_webcam_frame(rgb(0), *UI_PREDICTABLE, request("b"))
-    assert b_out[0].shape == (240, 320, 3)
+    assert b_out[0].shape == (480, 640, 3)
     a, b = app.sessions.get("a"), app.sessions.get("b")
     assert a is not b and len(app.sessions) == 2
     assert a.webcam.analysis is None and b.recording.analysis is None

@@ -11,6 +11,14 @@ from export.evaluate.timeline import plot_timeline
 from realtime.metrics import write_intervals_csv
 
 
+def timeline_name(subject: str, video: str) -> str:
+    """File name of a video's timeline: ``<subject>_<video>.png``, without repeating the
+    subject when the video's name already starts with it (SynthME's ``s01_v01``)."""
+    stem = video if video == subject or video.startswith(f"{subject}_") else \
+        f"{subject}_{video}"
+    return f"{stem.replace('/', '_')}.png"
+
+
 def write_report(report: Report, out_dir: Path, plots: bool = True) -> None:
     """``results.md``, ``results.json``, the interval CSVs and (``plots``) timeline PNGs."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -26,4 +34,4 @@ def write_report(report: Report, out_dir: Path, plots: bool = True) -> None:
         merged = report.intervals["merging"]
         for v in report.videos:
             mine = [i for i in merged if i.subject == v.subject and i.video == v.video]
-            plot_timeline(v, mine, report.class_names, pdir / f"{v.subject}_{v.video}.png")
+            plot_timeline(v, mine, report.class_names, pdir / timeline_name(v.subject, v.video))

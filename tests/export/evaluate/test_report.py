@@ -75,3 +75,15 @@ def test_reports_refuse_mismatched_classes() -> None:
         pool_reports([a, b])
     with pytest.raises(ValueError, match="at least one"):
         pool_reports([])
+
+
+@pytest.mark.parametrize("subject, video, name", [
+    ("s01", "s01_v01", "s01_v01.png"),  # SynthME names videos after their subject
+    ("s1", "v1", "s1_v1.png"), ("s01", "s010_v1", "s01_s010_v1.png"), ("15", "15", "15.png"),
+    ("sub", "a/b", "sub_a_b.png"),
+])
+def test_timeline_file_names_do_not_repeat_the_subject(subject: str, video: str,
+                                                       name: str) -> None:
+    from export.evaluate.files import timeline_name
+
+    assert timeline_name(subject, video) == name

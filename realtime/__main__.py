@@ -14,6 +14,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "spot": ("realtime.cli.spot", "spot expressions in a camera, file, URL or image folder"),
     "serve": ("realtime.app", "serve the Gradio page (webcam, server source, recording)"),
     "bench": ("realtime.bench", "per-stage and per-window latency benchmark"),
+    "batch": ("realtime.corpus", "spot expressions in a corpus of recordings (Ray, or local "
+              "processes)"),
 }
 
 

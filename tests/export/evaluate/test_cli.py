@@ -12,12 +12,15 @@ from export.model import build_model
 from tests.export.helpers import torch_and_onnx_intervals
 
 
-def test_evaluate_checkpoint_torch_and_onnx_give_the_same_intervals(tiny_synth: Path,
-                                                                   tmp_path: Path) -> None:
+def test_evaluate_checkpoint_torch_and_onnx_give_the_same_intervals(
+        tiny_synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ckpt = save_checkpoint(tmp_path / "m.pt", build_model(seed=5))
     assert export_main(["onnx", "--checkpoint", str(ckpt), "--out", str(tmp_path / "g")]) == 0
+    capsys.readouterr()
     outs = torch_and_onnx_intervals(ckpt, tmp_path / "g", tiny_synth, tmp_path)
     assert outs["torch"] == outs["onnx"]
+    # The PyTorch run (only it) points at the faster --onnx path.
+    assert capsys.readouterr().err.count("--onnx DIR (graphs made by") == 1
 
 
 def test_evaluate_bad_checkpoint_is_a_clear_error(tiny_synth: Path, tmp_path: Path,

@@ -61,3 +61,16 @@ def test_evaluate_videos_reports_in_the_models_classes() -> None:
     assert report.class_names == ("none", "macro")
     assert report.videos[0].probs.shape == (20, 2)
     assert all(i.type == "macro" for intervals in report.intervals.values() for i in intervals)
+
+
+def test_evaluate_videos_shows_progress_over_the_videos_frames(capsys) -> None:
+    """Issue 15: the model pass (minutes on a CPU) shows a bar counting frames per video."""
+    model = build_model(seed=3)
+    videos = [TrainVideo("s1", f"v{i}", _crops(12, seed=i), np.ones(12, bool),
+                         np.zeros(12, np.int64), 30.0) for i in (1, 2)]
+    quiet = evaluate_videos(TorchPredictor(model), videos)
+    assert capsys.readouterr().err == ""  # no bar unless asked
+    shown = evaluate_videos(TorchPredictor(model), videos, progress=True)
+    err = capsys.readouterr().err
+    assert "model" in err and "24/24" in err and "s1/v2" in err
+    assert [v.video for v in shown.videos] == [v.video for v in quiet.videos] == ["v1", "v2"]

@@ -18,6 +18,7 @@ from realtime.app.about import strip_paths
 from realtime.app.analysis import Analysis, SpotterFactory
 from realtime.app.settings import SpotSettings
 from realtime.sources import Frame, Source, SourceError
+from realtime.vocab import Interval
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +300,7 @@ class SourceChannel(Channel):
         self.run: BackgroundRun | None = None
         self.sent_seq = -1
         self._t0: float | None = None
+        self.ground_truth: list[Interval] | None = None  # the clip's intervals (the demo)
 
     @property
     def running(self) -> bool:
@@ -306,7 +308,8 @@ class SourceChannel(Channel):
         return self.run is not None and not self.run.finished
 
     def start(self, source: Source, settings: SpotSettings,
-              download_stem: str | None = None, source_name: str | None = None) -> None:
+              download_stem: str | None = None, source_name: str | None = None,
+              ground_truth: list[Interval] | None = None) -> None:
         """Process ``source`` (already opened); stops the run before, if any.
         ``download_stem`` names the event files (default: the channel's name);
         ``source_name`` fills the events' ``source`` field (default: the source's own
@@ -329,6 +332,7 @@ class SourceChannel(Channel):
             self.message = ""
             self.sent_seq = -1
             self.download_stem = download_stem or self.name
+            self.ground_truth = ground_truth
             self.run = BackgroundRun(analysis, source, offset, t_offset).start()
 
     def stop(self) -> None:

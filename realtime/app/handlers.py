@@ -18,9 +18,10 @@ from realtime.app.channels import Channel, SourceChannel
 from realtime.app.panel import PANEL_SIZE, panel_update, poll_update, skipped
 from realtime.app.sessions import SessionRegistry
 from realtime.app.settings import AppConfig, SpotSettings
+from realtime.metrics import read_intervals_csv
 from realtime.sources import SourceError, open_source
 from realtime.spotter import Spotter
-from realtime.vocab import VIDEO_SUFFIXES, is_video_file
+from realtime.vocab import VIDEO_SUFFIXES, Interval, is_video_file
 
 log = logging.getLogger(__name__)
 
@@ -187,10 +188,21 @@ class SpotterApp:
     def on_demo_start(self, merge_gap: float, min_length: float, relabel: bool,
                       use_threshold: bool, threshold: float,
                       request: gr.Request) -> list[Any]:
-        """"Play the demo clip" button: [frame, timer, *panel]."""
+        """"Play the demo clip" button: [frame, timer, *panel]; the run summary scores it
+        against its ground truth."""
         return self._start_from(
             request, "recording", lambda: str(find_demo_video(self.config.demo_video)),
-            (merge_gap, min_length, relabel, use_threshold, threshold))
+            (merge_gap, min_length, relabel, use_threshold, threshold),
+            ground_truth=self._demo_truth)
+
+    def _demo_truth(self) -> list[Interval] | None:
+        """The demo clip's ground-truth intervals (None when it has none)."""
+        path = self.config.demo_ground_truth
+        if path is None and self.config.demo_video is None:
+            from realtime.demo import demo_clip
+
+            path = demo_clip().ground_truth
+        return None if path is None else read_intervals_csv(path)
 
     def on_poll(self, name: str, request: gr.Request) -> list[Any]:
         """Timer tick of a server-side channel: [latest frame, timer, *panel]."""
@@ -238,7 +250,9 @@ class SpotterApp:
         return [frame, gr.Timer(active=channel.running)] + panel_update(channel, force=True)
 
     def _start_from(self, request: gr.Request, name: str, find_spec: Callable[[], str],
-                    settings_values: tuple[Any, ...]) -> list[Any]:
+                    settings_values: tuple[Any, ...],
+                    ground_truth: Callable[[], list[Interval] | None] | None = None
+                    ) -> list[Any]:
         """Start channel ``name`` on what ``find_spec`` names; a ValueError or
         FileNotFoundError from it refuses the start with its message."""
         session = self.sessions.get(_session_id(request))
@@ -247,12 +261,13 @@ class SpotterApp:
         channel = self._source_channel(session.channel(name))
         try:
             spec = find_spec()
+            truth = None if ground_truth is None else ground_truth()
         except (ValueError, FileNotFoundError) as exc:
             return self._refuse(channel, str(exc))
-        return self._start(channel, spec, settings_values)
+        return self._start(channel, spec, settings_values, truth)
 
-    def _start(self, channel: SourceChannel, spec: str,
-               settings_values: tuple[Any, ...]) -> list[Any]:
+    def _start(self, channel: SourceChannel, spec: str, settings_values: tuple[Any, ...],
+               ground_truth: list[Interval] | None = None) -> list[Any]:
         """Open ``spec`` (paced at its own rate) and run it on ``channel``:
         [frame, timer, *panel]."""
         try:
@@ -270,7 +285,7 @@ class SpotterApp:
             try:
                 channel.start(source, settings,
                               None if channel.continue_stream else Path(spec).stem,
-                              source_name=Path(spec).name)
+                              source_name=Path(spec).name, ground_truth=ground_truth)
             except Exception as exc:  # e.g. the graphs cannot be opened: say so on the page
                 source.close()
                 log.exception("starting %s failed", spec)

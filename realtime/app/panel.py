@@ -10,6 +10,7 @@ import gradio as gr
 
 from realtime.app.channels import Channel
 from realtime.app.eventlog import render_downloads_html, render_log_html
+from realtime.app.summary import run_summary_html
 
 PANEL_SIZE = 4  # log, timeline, status, downloads
 PANEL_REFRESH_S = 0.3  # timeline and status refresh interval while streaming
@@ -40,8 +41,11 @@ def panel_update(channel: Channel, force: bool = False) -> list[Any]:
     if not log_changed:
         return [gr.skip(), timeline, status, gr.skip()]
     channel.sent_log_version = version
-    return [render_log_html(a.log.shown()), timeline, status,
-            render_downloads_html(a.log, channel.download_stem)]
+    downloads = render_downloads_html(a.log, channel.download_stem)
+    run = getattr(channel, "run", None)
+    if run is not None and run.finished:  # a recording ended or a source stopped
+        downloads += run_summary_html(a, getattr(channel, "ground_truth", None))
+    return [render_log_html(a.log.shown()), timeline, status, downloads]
 
 
 def poll_update(channel: Channel) -> list[Any]:

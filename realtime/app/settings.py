@@ -73,6 +73,8 @@ class AppConfig:
     weights_dir, provider, mode, threads: passed to every :class:`Spotter`.
     settings: the defaults shown in the Settings box.
     demo_video: the clip behind "Play the demo clip" (None: the built-in demo clip).
+    demo_ground_truth: intervals CSV of ``demo_video`` for the run summary's score (None:
+        the built-in clip's own ground truth, or none for another clip).
     concurrency: streams processed at the same time (webcam streams, and server-side runs).
     max_upload_mb: largest accepted upload.
     stream_every_s, time_limit_s: webcam frame interval asked of the browser, and how long one
@@ -92,6 +94,7 @@ class AppConfig:
     threads: int | None = None
     settings: SpotSettings = field(default_factory=SpotSettings)
     demo_video: Path | None = None
+    demo_ground_truth: Path | None = None
     concurrency: int = 4
     max_upload_mb: int = 200
     stream_every_s: float = 0.05

@@ -54,6 +54,7 @@ pytestmark = [
 ]
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "screenshot.png"
+DOCS_SUMMARY = DOCS_SCREENSHOT.with_name("screenshot_summary.png")
 PREDICTABLE = SpotSettings(relabel_by_duration=True, threshold=0.0)
 TIME_LIMIT_S = 3  # short, so the webcam test outlives a stream event and sees the rejoin
 CAM_FACE, CAM_BLANK = 60, 15  # fake webcam loop: 2 s of face, 0.5 s without, at 30 fps
@@ -67,7 +68,10 @@ def media(tmp_path_factory) -> dict[str, Path]:
     cam = face_clip(CAM_FACE + CAM_BLANK, blank=range(CAM_FACE, CAM_FACE + CAM_BLANK))
     broken = folder / "broken.mp4"
     broken.write_bytes(b"this is not a video" * 64)
-    return {"cam": write_y4m(folder / "cam.y4m", cam),
+    truth = folder / "clip_gt.csv"  # the clip's expected segments, as its ground truth
+    truth.write_text("subject,video,onset,apex,offset,type\n" + "".join(
+        f"clip,clip,{a},{a + 1},{b},macro\n" for a, b in REC_EXPECTED))
+    return {"cam": write_y4m(folder / "cam.y4m", cam), "truth": truth,
             "clip": write_mp4(folder / "clip.mp4", face_clip(REC_FRAMES, blank=REC_BLANK)),
             "broken": broken}
 
@@ -86,7 +90,8 @@ def server(exported_graphs, media, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:  # Gradio's file cache: a temporary folder
         mp.setenv("GRADIO_TEMP_DIR", str(tmp_path_factory.mktemp("gradio-cache")))
         blocks = build_app(exported_graphs.out_dir, provider="cpu", threads=1,
-                           settings=PREDICTABLE, demo_video=media["clip"], concurrency=3,
+                           settings=PREDICTABLE, demo_video=media["clip"],
+                           demo_ground_truth=media["truth"], concurrency=3,
                            time_limit_s=TIME_LIMIT_S)
         with serve(blocks) as url:
             yield url, blocks.spotter_app
@@ -147,15 +152,18 @@ def save_screenshot(page, artifacts: Path, name: str) -> Path:
     return path
 
 
-def publish_screenshot(shot: Path) -> None:
-    """Copy a screenshot to docs/ (UPDATE_SCREENSHOT=1), scaled to 900 px wide."""
+def publish_screenshot(shot: Path, target: Path = DOCS_SCREENSHOT,
+                       width_px: int | None = 900) -> None:
+    """Copy a screenshot to docs/ (UPDATE_SCREENSHOT=1), scaled to ``width_px`` wide."""
     if os.environ.get("UPDATE_SCREENSHOT") != "1":
         return
     image = cv2.imread(str(shot))
     h, w = image.shape[:2]
-    small = cv2.resize(image, (900, round(h * 900 / w)), interpolation=cv2.INTER_AREA)
-    DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
-    cv2.imwrite(str(DOCS_SCREENSHOT), small, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if width_px is not None:
+        image = cv2.resize(image, (width_px, round(h * width_px / w)),
+                           interpolation=cv2.INTER_AREA)
+    target.parent.mkdir(exist_ok=True)
+    cv2.imwrite(str(target), image, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 # ----------------------------------------------------------------------------------- tests
@@ -258,7 +266,19 @@ def test_recording_tab_plays_the_demo_clip_and_downloads_its_events(
         assert log_box["y"] < 900 and status_box["y"] < 900 and frame_box["y"] < 900
         natural = page.locator("#rec-out img").first.evaluate("i => i.naturalWidth")
         assert natural >= 640 and frame_box["width"] >= 400, (natural, frame_box)
+        # The run summary: counts by type, face time, rate, the truth and the score.
+        summary = page.locator("#rec-downloads .run-summary").inner_text()
+        assert "2 expressions (2 macro)" in summary and "expressions per minute" in summary
+        assert "Ground truth: macro 2-37, macro 48-117" in summary
+        assert "F1 overall 1.0000" in summary
         publish_screenshot(save_screenshot(page, artifacts, "recording"))
+        top = page.locator("#rec-status").bounding_box()
+        bottom = page.locator("#rec-downloads").bounding_box()
+        summary_shot = artifacts / "summary.png"
+        page.screenshot(path=str(summary_shot), full_page=True, clip={
+            "x": top["x"], "y": top["y"], "width": max(top["width"], bottom["width"]),
+            "height": bottom["y"] + bottom["height"] - top["y"]})
+        publish_screenshot(summary_shot, DOCS_SUMMARY, width_px=None)
         # The downloads hold the same events.
         with page.expect_download() as info:
             page.locator("#rec-downloads a[download$='.csv']").click()

@@ -203,3 +203,32 @@ def test_a_refused_recording_clears_the_previous_runs_figures(app: SpotterApp,
     assert status_of(out).startswith("idle | error: cannot open video file broken.mp4")
     assert "frames/s" not in status_of(out) and "no events yet" in out[2]
     assert out[0] is None and rec.analysis is None  # the old frame and log are gone
+
+
+def test_the_run_summary_scores_the_demo_against_its_ground_truth(
+        exported_graphs, clip: Path, tmp_path: Path) -> None:
+    """Issue 15: when the demo clip ends the page shows the expressions by type, face time,
+    rate per minute, its ground truth beside the detections, and the MEGC score."""
+    gt = tmp_path / "gt.csv"
+    gt.write_text("subject,video,onset,apex,offset,type\n"
+                  "clip,clip,2,5,9,micro\nclip,clip,16,18,21,micro\n")
+    scored = SpotterApp(AppConfig(weights_dir=exported_graphs.out_dir, provider="cpu",
+                                  demo_video=clip, demo_ground_truth=gt))
+    try:
+        scored.on_demo_start(*UI_PREDICTABLE, request("s"))
+        final = None
+        deadline = time.monotonic() + 30
+        while final is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            polled = scored.on_poll("recording", request("s"))
+            if isinstance(polled[1], gr.Timer) and polled[1].active is False:
+                final = polled
+        assert final is not None, "the demo run did not end"
+        summary = final[5]
+        assert "Run summary</b>: 2 expressions (2 micro)" in summary
+        assert "face in view 0.7 s of 0.8 s" in summary  # 22 of 24 frames at 30 fps
+        assert "Ground truth: micro 2-9, micro 16-21" in summary
+        assert "Detected: micro 2-9, micro 16-21" in summary
+        assert "F1 overall 1.0000" in summary
+    finally:
+        scored.sessions.close_all()

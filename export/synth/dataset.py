@@ -559,7 +559,7 @@ def contact_row(renderer: Renderer, subject: str) -> np.ndarray:
         if dist:  # a blink alone: no pose, light or noise, only the blink itself
             acts = {k: a for k, a in renderer.actions_at(n, False, True).items()
                     if k[0] == "BLINK"}
-            img = renderer._warp(acts, (0.0, 0.0, 0.0, 1.0))
+            img = renderer.warp(acts, (0.0, 0.0, 0.0, 1.0))
         else:
             img = renderer.frame(n, expressions=expr, distractors=False, noise=False)
         diff = cv2.absdiff(img, neutral).astype(np.float32)

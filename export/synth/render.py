@@ -139,7 +139,7 @@ class Renderer:
             raise IndexError(f"frame {n}: video has {self.plan.num_frames} frames")
         acts = self.actions_at(n, expressions, distractors)
         pose = self.pose_at(n, distractors)
-        img = self._warp(acts, pose, self.morph_at(n, expressions))
+        img = self.warp(acts, pose, self.morph_at(n, expressions))
         gain, gx, gy = self.light_at(n, distractors)
         sigma = self.plan.noise_sigma if (noise and distractors) else 0.0
         if gain == 1.0 and gx == 0.0 and gy == 0.0 and sigma == 0.0:
@@ -160,8 +160,10 @@ class Renderer:
             out += sigma * nz
         return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
-    def _warp(self, acts: dict[tuple[str, str], float],
-              pose: tuple[float, float, float, float], smile: float = 0.0) -> np.ndarray:
+    def warp(self, acts: dict[tuple[str, str], float],
+             pose: tuple[float, float, float, float], smile: float = 0.0) -> np.ndarray:
+        """The identity's face with action-unit activations ``acts``, head ``pose`` and smile
+        strength ``smile`` applied (no noise, lighting or codec: the clean frame)."""
         m = self.identity.margin_px
         tx, ty, rot, scale = pose
         active = [(k, a) for k, a in acts.items() if abs(a) > 1e-9]

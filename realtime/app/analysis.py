@@ -18,6 +18,14 @@ from realtime.sources import Frame
 from realtime.spotter import FrameOutput, Spotter
 from realtime.timing import RateMeter
 
+FACE_WORDS = {"ok": "ok", "at_edge": "at the frame edge", "no_face": "lost",
+              "too_small": "too small", "unconfirmed": "not yet confirmed",
+              "invalid_frame": "unreadable frame", "-": "-"}
+STATUS_TIP = ("frames/s: frames processed per second; ms per window: time to classify one "
+              "5-frame window; dropped: share of frames skipped to keep up (webcam: "
+              "estimated); face: whether a face is tracked; expressions: how many were "
+              "logged. Webcam: streaming, stalled (frames late, the expression goes on) or "
+              "stopped.")
 DISPLAY_MIN_SIDE_PX = 480  # frames are enlarged to this short side before the overlay
 
 
@@ -95,17 +103,19 @@ class Analysis:
         self.log.add(events)
 
     def status_text(self, short: bool = False) -> str:
-        """Rate, window latency and provider; the page's long form adds drops, frames, face and
-        events."""
+        """Rate, window latency and provider; the page's long form adds the share of frames
+        dropped, frames processed, the face in plain words and the expressions logged."""
         eng = self.spotter.engine
         text = (f"{self.rate.fps:.1f} frames/s | {self.latency_ms:.0f} ms per window | "
                 f"{eng.provider}")
         if short:
             return text
-        dropped = f"~{self.dropped_frames}" if self.dropped_estimated else self.dropped_frames
-        return (f"{text} | dropped {dropped} | {self.frames} frames | "
-                f"face: {self.face_status.replace('_', ' ')} | "
-                f"events: {len(self.log.shown())}")
+        total = self.frames + self.dropped_frames
+        share = 100.0 * self.dropped_frames / total if total else 0.0
+        about = "~" if self.dropped_estimated else ""
+        return (f"{text} | dropped {about}{share:.0f} % | {self.frames} frames | "
+                f"face: {FACE_WORDS.get(self.face_status, self.face_status.replace('_', ' '))}"
+                f" | expressions: {self.log.expressions()}")
 
     def close(self) -> None:
         """Release the spotter's graphs."""

@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from realtime.app.about import header_markdown, legend_html
+from realtime.app.analysis import STATUS_TIP
 from realtime.app.eventlog import render_downloads_html, render_log_html
 from realtime.app.handlers import CACHE_POLICY_S, SpotterApp
 from realtime.app.settings import AppConfig, SpotSettings, settings_note
@@ -33,7 +34,8 @@ class _Panel:
                 self.frame = frame()
             with gr.Column(scale=2, min_width=320):
                 self.status = gr.Textbox(label="Status", value="idle", interactive=False,
-                                         lines=1, elem_id=f"{prefix}-status")
+                                         lines=1, elem_id=f"{prefix}-status",
+                                         info=STATUS_TIP)
                 gr.Markdown("**Events** (newest first; hover a column name for what it is)")
                 self.log = gr.HTML(render_log_html([]), elem_id=f"{prefix}-log")
                 self.downloads = gr.HTML(render_downloads_html(None, ""),

@@ -91,6 +91,9 @@ def test_a_webcam_stall_is_not_a_face_loss(app: SpotterApp, clock: FakeClock) ->
     assert [(e.kind, e.onset_frame) for e in cam.analysis.log.shown()] == [("onset", 2)]
     assert cam.analysis.last_index == 23  # no gap in the indices
     assert cam.stream_state() == "streaming"
+    status = cam.status_line(cam.analysis)  # plain words, drops as a share
+    assert status.startswith("streaming | ") and "| dropped ~" in status and " % |" in status
+    assert "| 24 frames | face: ok | expressions: 1" in status
 
 
 def test_webcam_stop_closes_the_open_expression_at_the_next_poll(

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "onnx": ("export.onnx_export", "export a checkpoint to backbone/head/whole-window ONNX graphs"),
     "train": ("export.train", "train STSNet_SW (LOSO, k-fold by subject, fixed split, the "
               "dataset's own split, or all)"),
+    "tune": ("export.tune", "choose post-processing on validation subjects, score it on test"),
     "pretrain": ("export.pretrain", "pretrain the backbone on SynthME's per-frame action-unit "
                  "truth"),
     "evaluate": ("export.evaluate", "score interval files, or evaluate a checkpoint on videos"),

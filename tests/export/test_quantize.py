@@ -26,7 +26,7 @@ from export.quantize import (
 from realtime import contract as C
 from realtime.engine import Engine
 from realtime.face import FaceCropConfig, FaceCropper
-from tests.realtime.cli.test_spot import write_video
+from tests.media import write_video
 from tests.realtime.test_spotter import face_clip
 
 

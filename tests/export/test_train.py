@@ -259,6 +259,15 @@ def test_lag_input_pretrained_backbone_and_the_datasets_own_split(
     assert contract.input_transform == {"kind": "lag_difference", "lag_frames": 3, "gain": 8.0}
     outs = torch_and_onnx_intervals(ckpt, graphs, data, tmp_path)
     assert outs["torch"] == outs["onnx"]
+    # post-processing chosen on the validation subject, scored on the test subject
+    tuned = tmp_path / "tune.json"
+    assert export_main(["tune", "--graphs", str(graphs), "--data", str(data), "--cache", cache,
+                        "--json", str(tuned)]) == 0
+    result = json.loads(tuned.read_text())
+    best = result["best_on_validation"]
+    assert best["validation"]["overall"]["f1"] == result["top5_on_validation"][0][0]
+    assert result["test_default"]["overall"]["total"] == sum(
+        1 for r in csv.DictReader((data / "annotations.csv").open()) if r["subject"] == test_s)
     # a backbone pretrained on another input is refused by name
     assert export_main(["train", "--data", str(data), "--cache", cache, "--out",
                         str(tmp_path / "r2"), "--protocol", "all", "--init-backbone", str(bb),

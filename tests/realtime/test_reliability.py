@@ -27,6 +27,7 @@ import pytest
 
 from realtime.__main__ import main
 from realtime.sources import SourceError, open_source
+from tests.media import write_video
 from tests.realtime.test_spotter import face_clip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,14 +53,7 @@ def summary_frames(stderr: str) -> int:
 
 def write_clip(path: Path, n: int = N_FRAMES, fps: float = 30.0,
                blank: tuple[int, ...] = ()) -> Path:
-    images = face_clip(n, blank=blank)
-    h, w = images[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    assert writer.isOpened()
-    for image in images:
-        writer.write(image)
-    writer.release()
-    return path
+    return write_video(path, face_clip(n, blank=blank), fps)
 
 
 def faststart(src: Path, dst: Path) -> Path:

@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture(scope="package")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.realtime.cli.test_spot import write_video
+    from tests.media import write_video
     from tests.realtime.test_spotter import face_clip
 
     return write_video(tmp_path_factory.mktemp("bench_clip") / "face.mp4", face_clip(24))

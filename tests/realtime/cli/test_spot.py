@@ -22,6 +22,7 @@ from realtime.engine import cuda_problem
 from realtime.metrics import format_table, score, write_intervals_csv
 from realtime.sinks import read_jsonl_events
 from realtime.vocab import Interval
+from tests.media import write_video
 from tests.realtime.test_spotter import face_clip
 
 N_FRAMES = 24
@@ -30,14 +31,6 @@ EXPECTED = [(2, 9), (16, 21)]  # runs 0-11 and 14-23
 PREDICTABLE = ["--threshold", "0", "--relabel"]
 
 
-def write_video(path: Path, images: list[np.ndarray], fps: float = 30.0) -> Path:
-    h, w = images[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    assert writer.isOpened()
-    for im in images:
-        writer.write(im)
-    writer.release()
-    return path
 
 
 def count_frames(path: Path) -> int:

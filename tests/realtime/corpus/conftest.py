@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from realtime.demo import DEMO_VIDEO
+from tests.media import write_video
 
 CUT_FRAMES = 130
 BLANKS = (40, 41, 42, 100, 101, 102)
@@ -37,14 +38,6 @@ def demo_frames(first: int, count: int) -> list[np.ndarray]:
     return frames
 
 
-def write_clip(path: Path, images: list[np.ndarray], fps: float = 30.0) -> Path:
-    h, w = images[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    assert writer.isOpened()
-    for image in images:
-        writer.write(image)
-    writer.release()
-    return path
 
 
 @pytest.fixture(scope="package")
@@ -57,12 +50,12 @@ def cut_clip(clips_dir: Path) -> Path:
     frames = demo_frames(FIRST_DEMO_FRAME, CUT_FRAMES)
     for i in BLANKS:
         frames[i] = np.zeros_like(frames[i])
-    return write_clip(clips_dir / "cut.mp4", frames)
+    return write_video(clips_dir / "cut.mp4", frames)
 
 
 @pytest.fixture(scope="package")
 def short_clip(clips_dir: Path) -> Path:
-    return write_clip(clips_dir / "short.mp4", demo_frames(150, 24))
+    return write_video(clips_dir / "short.mp4", demo_frames(150, 24))
 
 
 @pytest.fixture(scope="package")

@@ -30,19 +30,19 @@ import numpy as np
 
 from .actions import EXPRESSION_AUS, FieldBank
 from .calibrate import calibrate_plan, crop_scale
+from .contact import contact_row, stack_rows
 from .faces import (
     Identity,
     Person,
     PortraitError,
-    Variant,
     builtin_portraits,
     find_faces,
     find_people,
-    place_identity,
 )
 from .morph import SmileMorph
+from .placement import Variant, place_identity
 from .render import Renderer
-from .schedule import MACRO, MICRO, PlanConfig, VideoPlan, plan_video
+from .schedule import MACRO, MICRO, PlanConfig, plan_video
 
 GENERATOR_VERSION = "synthme-2.0"
 SUPPORTED_FPS = (30, 200)
@@ -494,7 +494,7 @@ def generate(cfg: SynthConfig) -> SynthSummary:
     }
     (out / "metadata.json").write_text(json.dumps(meta, indent=1, default=_jsonable))
     if sheet_rows:
-        cv2.imwrite(str(out / "contact_sheet.png"), _stack_rows(sheet_rows))
+        cv2.imwrite(str(out / "contact_sheet.png"), stack_rows(sheet_rows))
     _log(cfg, f"done: {summary.videos} videos, {summary.frames} frames, {summary.micro} micro, "
               f"{summary.macro} macro in {summary.seconds:.0f} s -> {out}")
     return summary
@@ -518,64 +518,6 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 
 # --- contact sheet ---
-TILE_PX = 112
-
-
-def _face_tile(img: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    return cv2.resize(img[y0:y1, x0:x1], (TILE_PX, TILE_PX), interpolation=cv2.INTER_AREA)
-
-
-def _label(tile: np.ndarray, text: str) -> np.ndarray:
-    tile = tile.copy()
-    cv2.putText(tile, text, (3, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 2, cv2.LINE_AA)
-    cv2.putText(tile, text, (3, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (80, 255, 80), 1,
-                cv2.LINE_AA)
-    return tile
-
-
-def contact_row(renderer: Renderer, subject: str) -> np.ndarray:
-    """Neutral, then (apex, amplified |apex - neutral|) for a micro, a macro and a blink."""
-    ident = renderer.identity
-    lm = ident.landmarks_px - ident.margin_px
-    cx, cy = lm.mean(0)
-    half = 0.62 * float(lm[:, 1].max() - lm[:, 1].min())
-    box = (int(max(0, cx - half)), int(max(0, cy - half)),
-           int(min(ident.width_px, cx + half)), int(min(ident.height_px, cy + half)))
-    neutral = renderer.frame(0, expressions=False, distractors=False, noise=False)
-    tiles = [_label(_face_tile(neutral, box), f"{subject} neutral")]
-    plan: VideoPlan = renderer.plan
-    picks = []
-    for kind in (MICRO, MACRO):
-        e = next((e for e in plan.expressions if e.kind == kind), None)
-        picks.append((kind, e.apex if e else None, e.prototype if e else "", True, False))
-    blink = next((d for d in plan.distractors if d.kind == "blink"), None)
-    picks.append(("blink", blink.start + int(blink.params["close_frames"]) - 1 if blink else None,
-                  "", False, True))
-    for kind, n, name, expr, dist in picks:
-        if n is None:
-            tiles += [np.zeros((TILE_PX, TILE_PX, 3), np.uint8)] * 2
-            continue
-        if dist:  # a blink alone: no pose, light or noise, only the blink itself
-            acts = {k: a for k, a in renderer.actions_at(n, False, True).items()
-                    if k[0] == "BLINK"}
-            img = renderer.warp(acts, (0.0, 0.0, 0.0, 1.0))
-        else:
-            img = renderer.frame(n, expressions=expr, distractors=False, noise=False)
-        diff = cv2.absdiff(img, neutral).astype(np.float32)
-        gain = 8.0 if kind == MICRO else 4.0
-        diff = np.clip(diff.max(axis=2) * gain, 0, 255).astype(np.uint8)
-        tiles.append(_label(_face_tile(img, box), f"{kind} {n} {name}"[:24]))
-        tiles.append(_label(_face_tile(cv2.cvtColor(diff, cv2.COLOR_GRAY2BGR), box),
-                            f"|diff| x{gain:g}"))
-    return np.hstack(tiles)
-
-
-def _stack_rows(rows: list[np.ndarray]) -> np.ndarray:
-    width = max(r.shape[1] for r in rows)
-    return np.vstack([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0))) for r in rows])
-
-
 # --- demo clip ---
 @dataclass(frozen=True)
 class DemoClip:

@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from .actions import MOUTH_CORNERS, FieldBank
-from .faces import Variant, builtin_portraits, find_people, place_identity
+from .faces import builtin_portraits, find_people
+from .placement import Variant, place_identity
 from .render import Renderer
 from .schedule import MACRO, VideoPlan
 

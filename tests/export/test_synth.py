@@ -322,7 +322,7 @@ def test_piecewise_affine_field_reproduces_an_affine_map() -> None:
 def _paired_identity():
     """Grace Hopper with a synthetic 'smile': her own photo, mouth corners moved by the AU12
     field, as the smiling photo (exact landmark displacements known)."""
-    from export.synth.faces import Variant, place_identity
+    from export.synth.placement import Variant, place_identity
 
     face = find_faces([builtin_portraits()[0]])[0]
     ident = place_identity(face, "g", 320, 240, Variant())

@@ -105,16 +105,12 @@ class InputTransform:
         if kind == KIND_RAW:
             return cls()
         if kind == KIND_REFERENCE:
-            tau = d.get("tau_frames")
-            if isinstance(tau, float) and tau.is_integer():
-                tau = int(tau)
+            tau = _whole(d.get("tau_frames"))
             if tau == 0:
                 raise ValueError("input_transform: a reference_difference needs tau_frames > 0")
             return cls(tau_frames=tau, gain=d.get("gain", 4.0))
         if kind == KIND_LAG:
-            lag = d.get("lag_frames")
-            if isinstance(lag, float) and lag.is_integer():
-                lag = int(lag)
+            lag = _whole(d.get("lag_frames"))
             if lag == 0:
                 raise ValueError("input_transform: a lag_difference needs lag_frames > 0")
             return cls(lag_frames=lag, gain=d.get("gain", 4.0))
@@ -126,6 +122,11 @@ class InputTransform:
         if self.kind == KIND_LAG:
             return f"lag difference (lag {self.lag_frames} frames, gain {self.gain:g})"
         return f"reference difference (tau {self.tau_frames} frames, gain {self.gain:g})"
+
+
+def _whole(value: Any) -> Any:
+    """A frame count read from JSON: ``3.0`` -> ``3``; anything else unchanged (checked later)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class ReferenceDifference:

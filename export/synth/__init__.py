@@ -22,14 +22,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .dataset import (
-    SUPPORTED_FPS,
-    DemoClip,
-    SynthConfig,
-    SynthSummary,
-    generate,
-    make_demo_clip,
-)
+from .dataset import SUPPORTED_FPS, SynthConfig, SynthSummary, generate
+from .demo import DemoClip, make_demo_clip
 from .faces import PortraitError
 
 __all__ = ["SynthConfig", "SynthSummary", "DemoClip", "generate", "make_demo_clip",

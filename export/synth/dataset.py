@@ -32,11 +32,9 @@ from .actions import EXPRESSION_AUS, FieldBank
 from .calibrate import calibrate_plan, crop_scale
 from .contact import contact_row, stack_rows
 from .faces import (
-    Identity,
     Person,
     PortraitError,
     builtin_portraits,
-    find_faces,
     find_people,
 )
 from .morph import SmileMorph
@@ -151,7 +149,7 @@ def _log(cfg: SynthConfig, msg: str) -> None:
         print(f"synth: {msg}", file=sys.stderr, flush=True)
 
 
-def _rng(seed: int, *keys: int) -> np.random.Generator:
+def seeded_rng(seed: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, *keys]))
 
 
@@ -185,7 +183,7 @@ def assign_splits(subjects: list[str], paired: set[str], train_only: set[str]
     out = {s: "train" for s in train_only}
     for stratum in (sorted(s for s in subjects if s in paired and s not in train_only),
                     sorted(s for s in subjects if s not in paired and s not in train_only)):
-        order = [stratum[i] for i in _rng(SPLIT_SEED, len(stratum)).permutation(len(stratum))]
+        order = [stratum[i] for i in seeded_rng(SPLIT_SEED, len(stratum)).permutation(len(stratum))]
         n_test = int(round(SPLIT_FRACTIONS["test"] * len(order)))
         n_val = int(round(SPLIT_FRACTIONS["validation"] * len(order)))
         if len(order) < 3:
@@ -230,7 +228,7 @@ def select_subjects(people: list[Person], train_only: set[str], cfg: SynthConfig
             for i in range(len(base), cfg.subjects):
                 src = base[i % len(base)]
                 k = i // len(base)
-                r = _rng(cfg.seed, 7919, i)
+                r = seeded_rng(cfg.seed, 7919, i)
                 chosen.append(Subject(f"{src.subject}_m{k}", src.person, Variant(
                     flip=bool(k % 2), gain=float(r.uniform(0.8, 1.15)),
                     gamma=float(r.uniform(0.8, 1.25)),
@@ -337,7 +335,7 @@ def _render_task(task: _Task) -> dict:
     out = Path(cfg.out_dir)
     vi = task.video_index
     video = f"{subj.subject}_v{vi + 1:02d}"
-    rng = _rng(cfg.seed, _key(subj.subject), vi)
+    rng = seeded_rng(cfg.seed, _key(subj.subject), vi)
     variant = video_variant(subj.base, rng)
     ident = place_identity(subj.person.neutral, subj.subject, cfg.width_px, cfg.height_px,
                            variant, smiling=subj.person.smiling)
@@ -375,7 +373,7 @@ def write_frame_truth(path: Path, renderer: Renderer) -> None:
     for n in range(renderer.plan.num_frames):
         t = renderer.truth_at(n)
         rows.append([n, t["label"], *(_fmt(float(t.get(c, 0.0))) for c in cols)])
-    _write_csv(path, ["frame", "label", *cols], rows)
+    write_csv(path, ["frame", "label", *cols], rows)
 
 
 def _fmt(x: float) -> str:
@@ -447,10 +445,10 @@ def generate(cfg: SynthConfig) -> SynthSummary:
             smile_iod.setdefault(m["subject"], round(r["smile_corner_iod"], 5))
         if r["contact"] is not None:
             sheet_rows.append(r["contact"])
-    _write_csv(out / "annotations.csv", ["subject", "video", "onset", "apex", "offset", "type"],
+    write_csv(out / "annotations.csv", ["subject", "video", "onset", "apex", "offset", "type"],
                ann_rows)
-    _write_csv(out / "videos.csv", ["subject", "video", "path", "fps", "num_frames"], vid_rows)
-    _write_csv(out / "split.csv", ["subject", "split", "paired"],
+    write_csv(out / "videos.csv", ["subject", "video", "path", "fps", "num_frames"], vid_rows)
+    write_csv(out / "split.csv", ["subject", "split", "paired"],
                [[s.subject, s.split, int(s.paired)] for s in subjects])
     counts: dict[str, int] = {}
     for v in meta_videos:
@@ -510,7 +508,7 @@ def _jsonable(o):
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)
@@ -518,55 +516,3 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 
 # --- contact sheet ---
-# --- demo clip ---
-@dataclass(frozen=True)
-class DemoClip:
-    """A written demo clip and its ground truth."""
-
-    video_path: Path
-    annotations_path: Path
-    num_frames: int
-    fps: int
-    expressions: int
-
-
-def make_demo_clip(out_path: str | Path, seed: int = 0, duration_s: float = 18.0,
-                   fps: int = 30, portrait: str | Path | None = None,
-                   width_px: int = 320, height_px: int = 240) -> DemoClip:
-    """Write a short SynthME clip (default: Grace Hopper, 18 s at 30 fps) plus ground truth.
-
-    The ground truth goes next to the video as ``<stem>.csv`` with the columns of
-    ``annotations.csv`` (subject ``demo``, video ``<stem>``). Expressions are a little denser
-    than in the benchmark so that a short clip shows several micro and macro events.
-    """
-    cfg = SynthConfig(Path(out_path).parent, seed=seed, fps=fps, duration_s=duration_s,
-                      width_px=width_px, height_px=height_px)
-    out_path = Path(out_path)
-    if out_path.suffix.lower() != ".mp4":
-        raise ValueError(f"demo clip {out_path}: must end in .mp4")
-    faces = find_faces([str(portrait)] if portrait else [str(p) for p in builtin_portraits()])
-    ident = place_identity(faces[0], "demo", width_px, height_px,
-                           Variant(face_frac=0.55))
-    plan_cfg = PlanConfig(micro_fraction=0.45, first_gap_s=(0.8, 1.5), gap_s=(0.8, 2.2),
-                          talk_fraction=0.08)
-    for attempt in range(100):  # first draw (from this seed) showing both kinds and a blink
-        rng = _rng(seed, 4242, attempt)
-        plan = plan_video(rng, int(round(cfg.seconds * fps)), fps, plan_cfg)
-        kinds = [e.kind for e in plan.expressions]
-        if (kinds.count(MICRO) >= 2 and kinds.count(MACRO) >= 2
-                and any(d.kind == "blink" for d in plan.distractors)):
-            break
-    renderer = Renderer(ident, plan, noise_seed=int(rng.integers(2**31)))
-    write_video(out_path, renderer, fps)
-    ann = out_path.with_suffix(".csv")
-    _write_csv(ann, ["subject", "video", "onset", "apex", "offset", "type"],
-               [["demo", out_path.stem, e.onset, e.apex, e.offset, e.kind]
-                for e in plan.expressions])
-    return DemoClip(out_path, ann, plan.num_frames, fps, len(plan.expressions))
-
-
-def load_identity(portrait: str | Path, width_px: int = 320, height_px: int = 240,
-                  variant: Variant = Variant()) -> tuple[Identity, FieldBank]:
-    """The first face of a portrait placed on a canvas, with its field bank (for tools/tests)."""
-    ident = place_identity(find_faces([str(portrait)])[0], "x", width_px, height_px, variant)
-    return ident, FieldBank(ident.landmarks_px, ident.canvas.shape[:2])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from export.synth import PortraitError, SynthConfig, generate, make_demo_clip
-from export.synth.dataset import load_identity
+from export.synth.demo import load_identity
 from export.synth.faces import builtin_portraits, find_faces
 from export.synth.render import Renderer
 from export.synth.schedule import (

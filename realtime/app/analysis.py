@@ -11,7 +11,7 @@ import numpy as np
 
 from realtime.app.eventlog import EventLog
 from realtime.app.settings import SpotSettings
-from realtime.app.timeline import ProbabilityTimeline
+from realtime.app.timeline import ProbabilityTimeline, RunRecord
 from realtime.events import Event
 from realtime.overlay import Overlay
 from realtime.sources import Frame
@@ -59,6 +59,7 @@ class Analysis:
         self.overlay = Overlay(spotter.class_names)
         self.log = EventLog()
         self.timeline = ProbabilityTimeline(spotter.class_names, timeline_s, settings.threshold)
+        self.record = RunRecord(spotter.class_names)  # the whole run (summary, viewer)
         self.rate = RateMeter()
         self.latency_ms = 0.0  # face + engine time of the last frame that completed a window
         self.dropped_frames = 0
@@ -80,10 +81,14 @@ class Analysis:
             self.rate.tick()
             self.last_index, self.last_time_s = frame.index, frame.time_s
             self.face_status = out.face_status
+            if out.break_reason is not None:
+                self._mark_break(frame.time_s)
             if out.probs is not None and out.classified_time_s is not None:
                 self.latency_ms = out.face_ms + out.engine_ms
                 self.timeline.add(out.classified_time_s, out.probs)
+                self.record.add(out.classified_index, out.classified_time_s, out.probs)
             self.timeline.note_time(frame.time_s)
+            self.record.note_time(frame.time_s)
             self._log(out.events)
             image = frame.image
             size = display_size(image.shape[1], image.shape[0])
@@ -92,9 +97,15 @@ class Analysis:
                 out = _scaled(out, size[0] / frame.image.shape[1])
             return self.overlay.draw(image, out, self.status_text(short=True), copy=False)
 
+    def _mark_break(self, time_s: float) -> None:
+        """Nothing is classified around ``time_s``: both plots break their lines there."""
+        self.timeline.mark_break(time_s)
+        self.record.mark_break(time_s)
+
     def flush(self) -> None:
         """Close the open expression (cut short) and log it: the stream ended or paused."""
         with self._lock:
+            self._mark_break(self.last_time_s)
             self._log(self.spotter.flush())
 
     def _log(self, events: Sequence[Event]) -> None:

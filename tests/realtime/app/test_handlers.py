@@ -3,18 +3,22 @@ its end with downloads, sessions, the webcam's slow poll and the reset."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
+import re
 import time
 from pathlib import Path
 
+import cv2
 import gradio as gr
 import numpy as np
 import pytest
 
 from realtime.app import AppConfig, SpotterApp
 from realtime.events import Event
+from realtime.overlay import EXPRESSION_COLORS
 from tests.realtime.app.helpers import (
     EXPECTED,
     UI_PREDICTABLE,
@@ -230,5 +234,21 @@ def test_the_run_summary_scores_the_demo_against_its_ground_truth(
         assert "Ground truth: micro 2-9, micro 16-21" in summary
         assert "Detected: micro 2-9, micro 16-21" in summary
         assert "F1 overall 1.0000" in summary
+        # The whole-run timeline: its lanes show the found and the true expressions.
+        timeline = run_timeline_of(summary)
+        assert timeline.shape[:2] == (200, 720)
+        micro = np.array(EXPRESSION_COLORS["micro"][::-1])
+        lane = timeline[200 - 20 - 32 + 4:200 - 20 - 32 + 18]  # the "found" lane
+        x = round(34 + 5.5 / 30 / 1.0 * (720 - 42))  # frame 5 (the plot spans at least 1 s)
+        assert np.abs(lane[:, x].astype(int) - micro).sum(axis=1).min() < 60
     finally:
         scored.sessions.close_all()
+
+
+def run_timeline_of(summary_html: str) -> np.ndarray:
+    """The summary's whole-run timeline, decoded (RGB)."""
+    found = re.search(r'class="run-timeline"[^>]*src="data:image/png;base64,([^"]+)"',
+                      summary_html)
+    assert found, summary_html
+    data = np.frombuffer(base64.b64decode(found.group(1)), np.uint8)
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)

@@ -11,7 +11,7 @@ Torch-free: numpy and opencv only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -35,6 +35,9 @@ STATUS_COLORS: dict[str, tuple[int, int, int]] = {
     "too_small": (0, 0, 255),
     "unconfirmed": (128, 128, 128),  # a weak detection not yet confirmed: grey, not classified
 }
+# Layers of the overlay, each of which can be switched off (all are drawn by default).
+LAYER_BOX, LAYER_LABEL, LAYER_BARS, LAYER_FLASH = "box", "label", "bars", "flash"
+LAYERS = (LAYER_BOX, LAYER_LABEL, LAYER_BARS, LAYER_FLASH)
 _TEXT = (255, 255, 255)
 _SHADOW = (0, 0, 0)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -64,15 +67,18 @@ def draw_face_box(image: np.ndarray, box: Sequence[int], status: str = "ok") -> 
 
 
 def draw_probability_bars(image: np.ndarray, class_names: Sequence[str],
-                          probs: np.ndarray | None, label: str | None = None) -> None:
-    """Draw the current label and one bar per class in the top-left corner, in place."""
+                          probs: np.ndarray | None, label: str | None = None, *,
+                          show_label: bool = True, show_bars: bool = True) -> None:
+    """Draw the current label and one bar per class in the top-left corner, in place
+    (``show_label``/``show_bars`` False leaves either out; the bars keep their place)."""
     s = _scale(image)
     x, y = round(10 * s), round(26 * s)
     head = "label: --" if label is None else f"label: {label}"
     if probs is not None and label in class_names:
         head += f" ({float(probs[list(class_names).index(label)]):.2f})"
-    _text(image, head, (x, y), s, EXPRESSION_COLORS.get(label or "", _TEXT))
-    if probs is None:
+    if show_label:
+        _text(image, head, (x, y), s, EXPRESSION_COLORS.get(label or "", _TEXT))
+    if probs is None or not show_bars:
         return
     bar_w, bar_h = round(140 * s), max(4, round(12 * s))
     for i, name in enumerate(class_names):
@@ -108,24 +114,33 @@ def draw_overlay(image: np.ndarray, *, box: Sequence[int] | None = None,
                  probs: np.ndarray | None = None, label: str | None = None,
                  flash_color: tuple[int, int, int] | None = None,
                  flash_caption: str | None = None, status_text: str | None = None,
-                 copy: bool = True) -> np.ndarray:
+                 copy: bool = True, layers: Collection[str] = LAYERS) -> np.ndarray:
     """Return ``image`` (BGR uint8 HxWx3) annotated: face box, label and probability bars,
-    event flash, status line. With ``copy=False`` the image is drawn on in place."""
+    event flash, status line. With ``copy=False`` the image is drawn on in place. ``layers``:
+    which of :data:`LAYERS` to draw (the status line is always drawn when given)."""
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 \
             or image.dtype != np.uint8:
         got = (f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray)
                else type(image).__name__)
         raise ValueError(f"image must be a BGR uint8 HxWx3 array, got {got}")
+    if isinstance(layers, str):
+        raise ValueError(f"layers must be a collection of layer names (of {list(LAYERS)}), "
+                         f"got the string {layers!r}")
+    unknown = set(layers) - set(LAYERS)
+    if unknown:
+        raise ValueError(f"unknown overlay layers {sorted(unknown)}; valid: {list(LAYERS)}")
     out = image.copy() if copy else image
-    if box is not None:
+    show_box = LAYER_BOX in layers
+    if show_box and box is not None:
         draw_face_box(out, box, face_status or "ok")
-    elif face_status is not None:
+    elif show_box and face_status is not None:
         _text(out, face_status.replace("_", " "), (round(10 * _scale(out)),
                                                     round(60 * _scale(out))), _scale(out),
               (0, 0, 255))
-    if class_names:
-        draw_probability_bars(out, class_names, probs, label)
-    if flash_color is not None:
+    if class_names and (LAYER_LABEL in layers or LAYER_BARS in layers):
+        draw_probability_bars(out, class_names, probs, label,
+                              show_label=LAYER_LABEL in layers, show_bars=LAYER_BARS in layers)
+    if flash_color is not None and LAYER_FLASH in layers:
         draw_flash(out, flash_color, flash_caption)
     if status_text:
         draw_status(out, status_text)
@@ -174,8 +189,10 @@ class Overlay:
         return self.flash_left > 0
 
     def draw(self, image: np.ndarray, output: FrameOutput | Any | None = None,
-             status_text: str | None = None, copy: bool = True) -> np.ndarray:
-        """Update with ``output`` (when given) and return the annotated frame."""
+             status_text: str | None = None, copy: bool = True,
+             layers: Collection[str] = LAYERS) -> np.ndarray:
+        """Update with ``output`` (when given) and return the annotated frame (``layers``:
+        see :func:`draw_overlay`; the flash counts down whether drawn or not)."""
         if output is not None:
             self.update(output)
         face = None if output is None else output.face
@@ -185,4 +202,4 @@ class Overlay:
             class_names=self.class_names, probs=self.probs, label=self.label,
             flash_color=self.flash_color if self.flashing else None,
             flash_caption=self.flash_caption if self.flashing else None,
-            status_text=status_text, copy=copy)
+            status_text=status_text, copy=copy, layers=layers)

@@ -99,3 +99,32 @@ def test_overlay_flash_lasts_flash_frames_and_bars_persist_until_a_break() -> No
 def test_overlay_rejects_bad_flash_frames() -> None:
     with pytest.raises(ValueError, match="flash_frames"):
         Overlay(CLASSES, flash_frames=-1)
+
+
+def test_each_overlay_layer_can_be_left_out() -> None:
+    """Issue 15: the page's toggles. Each layer off leaves its pixels alone; none at all
+    leaves the frame untouched; the default draws everything."""
+    def draw(layers=None) -> np.ndarray:
+        kwargs = {} if layers is None else {"layers": layers}
+        return draw_overlay(gray(), box=(100, 60, 200, 160), face_status="ok",
+                            class_names=CLASSES, probs=np.array([0.1, 0.7, 0.2]),
+                            label="micro", flash_color=(0, 0, 255), flash_caption="micro 1-5",
+                            **kwargs)
+
+    everything = draw()
+    np.testing.assert_array_equal(everything, draw(("box", "label", "bars", "flash")))
+    np.testing.assert_array_equal(draw(()), gray())
+    assert tuple(draw(("box",))[110, 100]) == STATUS_COLORS["ok"]
+    assert tuple(draw(("label", "bars", "flash"))[110, 100]) == (50, 50, 50)
+    assert tuple(draw(("flash",))[0, 160]) == (0, 0, 255)
+    assert tuple(draw(("box", "label", "bars"))[0, 160]) == (50, 50, 50)
+    label_only, bars_only = draw(("label",)), draw(("bars",))
+    top, bars = (slice(0, 12), slice(0, 120)), (slice(13, 32), slice(30, 90))  # at 240 px
+    assert (label_only[top] != 50).any() and (label_only[bars] == 50).all()
+    assert (bars_only[bars] != 50).any() and (bars_only[top] == 50).all()
+
+
+@pytest.mark.parametrize("layers", [("box", "halo"), "box"])
+def test_unknown_overlay_layers_are_refused(layers) -> None:
+    with pytest.raises(ValueError, match="layer"):
+        draw_overlay(gray(), layers=layers)

@@ -118,3 +118,15 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def update_metadata(path: str | Path, updates: dict[str, Any]) -> Path:
+    """Merge ``updates`` into a checkpoint's metadata in place (atomic rewrite, weights and
+    training state untouched). Returns the path."""
+    path = Path(path)
+    ckpt = load_checkpoint(path)
+    ckpt["metadata"] = {**ckpt["metadata"], **updates}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+    return path

@@ -82,7 +82,17 @@ def make_contract(model: STSNetSW, graph: str, checkpoint_sha256: str,
         checkpoint_sha256=checkpoint_sha256, exporter=exporter_name(), opset=OPSET,
         model={"config": cfg.to_dict(), "metadata": model_metadata},
         input_transform=cfg.input_transform.to_dict(),
-        train_fps=C.train_fps_from_metadata(model_metadata))
+        train_fps=C.train_fps_from_metadata(model_metadata),
+        postprocess=recommended_postprocess(model_metadata))
+
+
+def recommended_postprocess(model_metadata: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's recommended post-processing (``metadata["postprocess"]``, written by
+    ``export tune --into``), validated; {} (the paper's) when it names none."""
+    from realtime.postprocess import PostprocessSetting
+
+    d = model_metadata.get("postprocess") if isinstance(model_metadata, dict) else None
+    return PostprocessSetting.from_dict(d).to_dict() if d else {}
 
 
 def _export_one(module: nn.Module, example: Tensor, contract: C.Contract) -> onnx.ModelProto:

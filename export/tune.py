@@ -6,6 +6,11 @@ its own ``split.csv`` once (the exported graphs through the live engine), scores
 gaps, expression thresholds and duration relabelling on the **validation** subjects, and reports
 the best setting's score on the **test** subjects next to the default setting's. The test split
 never takes part in the choice.
+
+``--into CHECKPOINT`` stores the chosen setting in the checkpoint's metadata
+(``metadata["postprocess"]``, a :class:`realtime.postprocess.PostprocessSetting` with the gap in
+seconds); ``python -m export onnx`` then writes it into the graphs' contract, and the live
+engine (``spot``, the page, ``Spotter``) uses it unless the user overrides it.
 """
 
 from __future__ import annotations
@@ -25,10 +30,15 @@ from export.evaluate.predict import OnnxPredictor, predict_video
 from export.model import ModelConfig
 from export.videos import TrainVideo, load_videos
 from realtime.metrics import score
-from realtime.postprocess import PostprocessConfig, labels_from_probs, postprocess
+from realtime.postprocess import (
+    PostprocessConfig,
+    PostprocessSetting,
+    labels_from_probs,
+    postprocess,
+)
 from realtime.vocab import Interval
 
-GAPS = (1, 3, 6, 10, 15, 20, 30)
+GAPS = (1, 3, 6, 10, 15, 20, 30, 45, 60, 90)
 THRESHOLDS: tuple[float | None, ...] = (None, 0.4, 0.5, 0.6, 0.7)
 Setting = tuple[int, float | None, bool]  # merge gap (frames), expression threshold, relabel
 
@@ -59,6 +69,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset root with a split.csv (train/validation/test)")
     parser.add_argument("--cache", type=Path, default=Path("cache"), help="face-crop cache")
     parser.add_argument("--json", type=Path, default=None, help="write the full result here")
+    parser.add_argument("--into", type=Path, default=None, metavar="CHECKPOINT",
+                        help="store the chosen setting in this checkpoint's metadata (export "
+                             "the graphs again afterwards to carry it into their contract)")
+
+
+def setting_of(best: Setting, fps: float, data: Path, n_subjects: int, f1: float
+               ) -> PostprocessSetting:
+    """The chosen grid point as a frame-rate-free setting with its provenance."""
+    gap, threshold, relabel = best
+    return PostprocessSetting(
+        merge_gap_s=round(gap / fps, 4), relabel_by_duration=relabel,
+        expression_threshold=threshold,
+        chosen_on=(f"chosen on {n_subjects} validation subjects of {data.name} by export tune "
+                   f"(validation overall F1 {f1:.3f})"))
+
+
+def store(checkpoint: Path, setting: PostprocessSetting, result: dict[str, Any]) -> None:
+    """Write the setting (and the scores behind it) into the checkpoint's metadata."""
+    from export.checkpoint import update_metadata
+
+    update_metadata(checkpoint, {"postprocess": setting.to_dict(),
+                                 "postprocess_tuning": {k: result[k] for k in (
+                                     "best_on_validation", "test_with_best", "test_default")}})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +100,13 @@ def run(args: argparse.Namespace) -> int:
         if not {"validation", "test"} <= set(split.values()):
             raise DatasetError(f"{args.data}/split.csv needs validation and test subjects")
         predictor = OnnxPredictor(args.graphs)
+        if args.into is not None:
+            from export.checkpoint import CheckpointError, load_checkpoint
+
+            try:
+                load_checkpoint(args.into)  # refuse a bad --into before minutes of prediction
+            except CheckpointError as exc:
+                raise ValueError(f"--into: {exc}") from None
         videos, _ = load_videos(args.data, "generic", args.cache, ModelConfig(), progress=False,
                                 transform=False)
     except (DatasetError, ValueError, OSError) as exc:
@@ -91,8 +131,19 @@ def run(args: argparse.Namespace) -> int:
         "test_with_best": score_setting(preds["test"], names, best),
         "test_default": score_setting(preds["test"], names, (1, None, False)),
     }
+    fps_set = {round(v.fps, 3) for v, _ in preds["validation"]}
+    if len(fps_set) != 1:
+        print(f"tune: error: validation videos have several frame rates {sorted(fps_set)}",
+              file=sys.stderr)
+        return 2
+    n_val = len({v.subject for v, _ in preds["validation"]})
+    setting = setting_of(best, fps_set.pop(), args.data, n_val, ranked[0][0])
+    result["setting"] = setting.to_dict()
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
+    if args.into is not None:
+        store(args.into, setting, result)
+        print(f"stored in {args.into}: {setting.to_dict()}")
     t, d = result["test_with_best"], result["test_default"]
     print(f"chosen on validation: merge gap {best[0]} frames, threshold {best[1]}, "
           f"relabel {best[2]}")

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from realtime.postprocess import PostprocessSetting
 from realtime.reference import InputTransform
 
 CONTRACT_KEY = "stsnet_sw.contract"
@@ -82,6 +83,15 @@ class Contract:
     # model motions at another speed. Graphs written before this field existed get it from
     # their training metadata (model.metadata.dataset.fps) when that names one rate.
     train_fps: float | None = None
+    # The model's recommended post-processing (PostprocessSetting.to_dict(), chosen on
+    # validation subjects by `export tune`); {} (graphs written before this field) means the
+    # paper's: merge gap 1 frame, argmax labels, types from the classifier.
+    postprocess: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def recommended(self) -> PostprocessSetting:
+        """The post-processing the model was tuned for (the paper's when it names none)."""
+        return PostprocessSetting.from_dict(self.postprocess)
 
     @property
     def num_classes(self) -> int:
@@ -113,7 +123,8 @@ class Contract:
                 f"{source}: contract version {version!r}, this runtime reads version "
                 f"{CONTRACT_VERSION}; re-export the graphs with `python -m export onnx`")
         required = [f for f in cls.__dataclass_fields__
-                    if f not in ("contract_version", "model", "input_transform", "train_fps")]
+                    if f not in ("contract_version", "model", "input_transform", "train_fps",
+                                 "postprocess")]
         missing = [f for f in required if f not in d]
         if missing:
             raise ContractError(f"{source}: contract lacks fields {missing}")
@@ -136,6 +147,8 @@ class Contract:
                 model=dict(d.get("model") or {}),
                 input_transform=InputTransform.from_dict(d.get("input_transform")).to_dict(),
                 train_fps=_train_fps(d),
+                postprocess=PostprocessSetting.from_dict(d.get("postprocess")).to_dict()
+                if d.get("postprocess") else {},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ContractError(f"{source}: malformed contract ({exc!r})") from exc
@@ -255,7 +268,7 @@ def check_contract(contract: Contract, expected_graph: str, session: Any | None 
 def check_pair(a: Contract, b: Contract, source_a: str = "a", source_b: str = "b") -> None:
     """Two graphs used together must come from the same checkpoint and agree on the window."""
     fields = ("checkpoint_sha256", "window", "key_frames", "crop_size", "feature_shape",
-              "class_names", "input_mean", "input_std", "input_transform")
+              "class_names", "input_mean", "input_std", "input_transform", "postprocess")
     diffs = [f"{f}: {getattr(a, f)!r} vs {getattr(b, f)!r}" for f in fields
              if getattr(a, f) != getattr(b, f)]
     if diffs:

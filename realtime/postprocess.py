@@ -75,6 +75,125 @@ class PostprocessConfig:
         check_number("micro_max_s", self.micro_max_s, 0, low_open=True, what="a finite number")
 
 
+PAPER_SETTING_NOTE = "the paper's post-processing (merge gap 1 frame, argmax, classifier types)"
+
+
+@dataclass(frozen=True)
+class PostprocessSetting:
+    """A model's recommended post-processing, free of any frame rate (carried in the graphs'
+    contract, ``Contract.recommended``; chosen on validation subjects by ``export tune``).
+
+    merge_gap_s: longest "none" gap filled, in seconds; None means the paper's G = 1 frame at
+        any rate. Converted with the stream's rate: ``max(1, round(merge_gap_s * fps))``.
+    expression_threshold: None for argmax labels (see :func:`labels_from_probs`).
+    chosen_on: where the setting comes from, in words (shown to users).
+    """
+
+    merge_gap_s: float | None = None
+    min_length_frames: int = 1
+    relabel_by_duration: bool = False
+    expression_threshold: float | None = None
+    chosen_on: str = PAPER_SETTING_NOTE
+
+    def __post_init__(self) -> None:
+        check_number("merge_gap_s", self.merge_gap_s, 0, 60, low_open=True, optional=True,
+                     what="a number of seconds")
+        check_int("min_length_frames", self.min_length_frames, 1)
+        check_bool("relabel_by_duration", self.relabel_by_duration)
+        check_threshold(self.expression_threshold)
+
+    def merge_gap_frames(self, fps: float) -> int:
+        """The merge gap G in frames of a stream at ``fps``."""
+        if self.merge_gap_s is None:
+            return 1
+        return max(1, int(round(self.merge_gap_s * check_fps(fps))))
+
+    def config(self, fps: float) -> PostprocessConfig:
+        """The frame-based settings for a stream at ``fps``."""
+        return PostprocessConfig(merge_gap_frames=self.merge_gap_frames(fps),
+                                 min_length_frames=self.min_length_frames,
+                                 relabel_by_duration=self.relabel_by_duration)
+
+    def describe(self, fps: float) -> str:
+        """One line for users: the setting at ``fps`` and where it comes from."""
+        gap = self.merge_gap_frames(fps)
+        rule = ("argmax labels" if self.expression_threshold is None
+                else f"expression probability >= {self.expression_threshold:g}")
+        kind = "types by duration (micro up to 0.5 s)" if self.relabel_by_duration else (
+            "types from the classifier")
+        return (f"merge gap {gap} frame{'s' if gap != 1 else ''} ({gap / check_fps(fps):.2f} s), "
+                f"{rule}, {kind}; {self.chosen_on}")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"merge_gap_s": self.merge_gap_s, "min_length_frames": self.min_length_frames,
+                "relabel_by_duration": self.relabel_by_duration,
+                "expression_threshold": self.expression_threshold, "chosen_on": self.chosen_on}
+
+    @classmethod
+    def from_dict(cls, d: object) -> PostprocessSetting:
+        """From :meth:`to_dict` output; None or {} gives the paper's setting."""
+        if not d:
+            return cls()
+        if not isinstance(d, dict):
+            raise ValueError(f"a post-processing setting must be a JSON object, got {d!r}")
+        unknown = set(d) - {"merge_gap_s", "min_length_frames", "relabel_by_duration",
+                            "expression_threshold", "chosen_on"}
+        if unknown:
+            raise ValueError(f"unknown post-processing fields {sorted(unknown)}")
+        return cls(**d)  # type: ignore[arg-type]
+
+
+MODEL = "model"  # PostprocessChoice.threshold: the model's recommended threshold
+
+
+@dataclass(frozen=True)
+class PostprocessChoice:
+    """A user's choices on top of a model's :class:`PostprocessSetting`: each None field (and
+    ``threshold=MODEL``) keeps the recommendation; ``threshold=None`` asks for argmax labels.
+    Used by ``spot``, ``batch`` and :class:`realtime.spotter.Spotter`."""
+
+    merge_gap_frames: int | None = None
+    min_length_frames: int | None = None
+    relabel_by_duration: bool | None = None
+    threshold: float | str | None = MODEL
+
+    def __post_init__(self) -> None:
+        check_int("merge_gap_frames", self.merge_gap_frames, 0, optional=True)
+        check_int("min_length_frames", self.min_length_frames, 1, optional=True)
+        if self.relabel_by_duration is not None:
+            check_bool("relabel_by_duration", self.relabel_by_duration)
+        if self.threshold != MODEL:
+            check_threshold(self.threshold)  # type: ignore[arg-type]
+
+    def resolve(self, setting: PostprocessSetting, fps: float
+                ) -> tuple[PostprocessConfig, float | None]:
+        """(frame-based settings, expression threshold) for a stream at ``fps``."""
+        rec = setting.config(fps)
+        config = PostprocessConfig(
+            merge_gap_frames=rec.merge_gap_frames if self.merge_gap_frames is None
+            else self.merge_gap_frames,
+            min_length_frames=rec.min_length_frames if self.min_length_frames is None
+            else self.min_length_frames,
+            relabel_by_duration=rec.relabel_by_duration if self.relabel_by_duration is None
+            else self.relabel_by_duration)
+        threshold = setting.expression_threshold if self.threshold == MODEL else self.threshold
+        return config, threshold  # type: ignore[return-value]
+
+
+def parse_threshold_option(text: str | None) -> float | str | None:
+    """A ``--threshold`` value: absent -> MODEL, "argmax" -> None, else a number in [0, 1]."""
+    if text is None:
+        return MODEL
+    if text.strip().lower() == "argmax":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"expression_threshold must be a number in [0, 1] or 'argmax', "
+                         f"got {text!r}") from None
+    return check_threshold(value)
+
+
 @dataclass(frozen=True)
 class Segment:
     """One expression segment: inclusive frames ``onset..offset`` with its apex frame."""

@@ -47,7 +47,14 @@ from realtime.face import (
     TimingCallback,
 )
 from realtime.merger import OnlineMerger
-from realtime.postprocess import PostprocessConfig, check_threshold, label_of
+from realtime.postprocess import (
+    MODEL,
+    PostprocessChoice,
+    PostprocessConfig,
+    PostprocessSetting,
+    check_threshold,
+    label_of,
+)
 from realtime.readers import DEFAULT_FPS
 from realtime.sources import Frame, Source, open_source
 from realtime.timing import EngineTimings, StageTimer
@@ -167,6 +174,27 @@ class SpotterStats:
 
 
 
+def _choice_of(postprocess: object, threshold: float | None) -> PostprocessChoice | None:
+    """What the Spotter resolves per stream, or None for a fixed PostprocessConfig."""
+    if isinstance(postprocess, PostprocessConfig):
+        return None
+    if isinstance(postprocess, PostprocessChoice):
+        if threshold is not None:
+            raise ValueError("give the threshold inside the PostprocessChoice, not beside it")
+        return postprocess
+    if postprocess is not None:
+        raise ValueError(f"postprocess must be a PostprocessConfig, a PostprocessChoice or "
+                         f"None, got {type(postprocess).__name__}")
+    return PostprocessChoice(threshold=MODEL if threshold is None else check_threshold(threshold))
+
+
+def _recommended(engine: Engine) -> PostprocessSetting:
+    """The engine's graphs' recommended post-processing (the paper's for a stand-in engine)."""
+    contract = getattr(engine, "contract", None)
+    setting = getattr(contract, "recommended", None)
+    return setting if isinstance(setting, PostprocessSetting) else PostprocessSetting()
+
+
 class Spotter:
     """Face cropper + ONNX engine + online merger for one stream.
 
@@ -174,7 +202,13 @@ class Spotter:
     provider, mode, threads: see :class:`realtime.engine.Engine`.
     face_config: face cropping settings; its crop_size must equal the graphs' crop size.
     postprocess: merging / minimum length / duration relabelling (shared with offline use).
-    threshold: None for argmax labels, else the expression probability threshold in [0, 1].
+        None: the model's recommended setting (``engine.contract.recommended``, chosen on
+        validation subjects; the paper's for graphs that name none), converted to frames at
+        the stream's rate when the first frame arrives. A
+        :class:`~realtime.postprocess.PostprocessChoice` overrides parts of it (its own
+        threshold field then applies). A :class:`PostprocessConfig` is used as given.
+    threshold: the expression probability threshold in [0, 1]; None: argmax labels with a
+        PostprocessConfig, the recommended threshold with ``postprocess=None``.
     source_name: copied into every event's ``source`` field (None: left out).
     engine: an already built engine to use instead of opening ``weights_dir``.
     on_face_timing: ``callback(stage, ms)`` for the face cropper's steps (see
@@ -183,18 +217,17 @@ class Spotter:
 
     def __init__(self, weights_dir: str | Path = DEFAULT_WEIGHTS, provider: str = "auto",
                  mode: str = "cached", face_config: FaceCropConfig | None = None,
-                 postprocess: PostprocessConfig | None = None, threshold: float | None = None,
-                 *, threads: int | None = None, source_name: str | None = None,
-                 engine: Engine | None = None,
+                 postprocess: PostprocessConfig | PostprocessChoice | None = None,
+                 threshold: float | None = None, *, threads: int | None = None,
+                 source_name: str | None = None, engine: Engine | None = None,
                  on_face_timing: TimingCallback | None = None) -> None:
         self.face_config = face_config if face_config is not None else FaceCropConfig()
         if not isinstance(self.face_config, FaceCropConfig):
             raise ValueError(f"face_config must be a FaceCropConfig, "
                              f"got {type(face_config).__name__}")
-        self.postprocess = postprocess if postprocess is not None else PostprocessConfig()
-        if not isinstance(self.postprocess, PostprocessConfig):
-            raise ValueError(f"postprocess must be a PostprocessConfig, "
-                             f"got {type(postprocess).__name__}")
+        self._choice = _choice_of(postprocess, threshold)
+        self.postprocess = postprocess if isinstance(postprocess, PostprocessConfig) else (
+            PostprocessConfig())
         self.threshold = check_threshold(threshold)
         self.source_name = source_name
         self.weights_dir = Path(weights_dir)
@@ -213,6 +246,10 @@ class Spotter:
             raise ValueError(f"face_config.crop_size is {self.face_config.crop_size} but the "
                              f"graphs in {engine.graph_dir} take {engine.crop_size} px crops")
         self.class_names = engine.class_names
+        self.recommended = _recommended(engine)
+        if self._choice is not None:  # until the first frame gives the rate: at 30 fps
+            self.postprocess, self.threshold = self._choice.resolve(self.recommended,
+                                                                    DEFAULT_FPS)
         self.cropper = FaceCropper(self.face_config, on_timing=on_face_timing)
         self.stats = SpotterStats()
         self._merger: OnlineMerger | None = None
@@ -273,6 +310,9 @@ class Spotter:
                 fps = DEFAULT_FPS
             self._fps = float(fps)
             self._check_fps(self._fps)
+            if self._choice is not None:
+                self.postprocess, self.threshold = self._choice.resolve(self.recommended,
+                                                                        self._fps)
             self._merger = OnlineMerger(self.class_names, self._fps, self.postprocess,
                                         expression_threshold=self.threshold,
                                         source=self.source_name)

@@ -132,3 +132,59 @@ def own_warnings_as_lines() -> None:
 class _LowerLevelFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+# Post-processing fields named in errors -> the options that set them.
+POSTPROCESS_OPTION_NAMES = {"merge_gap_frames": "--merge-gap",
+                            "min_length_frames": "--min-length",
+                            "expression_threshold": "--threshold"}
+
+
+def add_postprocess_options(parser: argparse.ArgumentParser) -> None:
+    """``--merge-gap``, ``--min-length``, ``--relabel/--no-relabel``, ``--threshold``: each,
+    when absent, keeps the model's recommended setting (read from the graphs' contract)."""
+    parser.add_argument("--merge-gap", type=int, default=None, metavar="N",
+                        help="fill runs of up to N no-expression frames between equal "
+                             "expressions (default: the model's recommended gap, converted "
+                             "from seconds at the source's rate; the paper's is 1)")
+    parser.add_argument("--min-length", type=int, default=None, metavar="N",
+                        help="drop expression segments shorter than N frames (default: the "
+                             "model's, usually 1)")
+    parser.add_argument("--relabel", action=argparse.BooleanOptionalAction, default=None,
+                        help="micro/macro from segment duration (<= 0.5 s is micro) instead "
+                             "of the classifier (default: what the model recommends)")
+    parser.add_argument("--threshold", default=None, metavar="P",
+                        help="expression probability threshold in [0, 1], or 'argmax' "
+                             "(default: the model's recommendation)")
+
+
+def postprocess_choice(args: argparse.Namespace) -> object:
+    """The :class:`~realtime.postprocess.PostprocessChoice` of the options; errors name them."""
+    from realtime.postprocess import PostprocessChoice, parse_threshold_option
+    from realtime.vocab import option_error
+
+    try:
+        return PostprocessChoice(merge_gap_frames=args.merge_gap,
+                                 min_length_frames=args.min_length,
+                                 relabel_by_duration=args.relabel,
+                                 threshold=parse_threshold_option(args.threshold))
+    except ValueError as exc:
+        raise option_error(exc, POSTPROCESS_OPTION_NAMES) from None
+
+
+def describe_choice(choice: object, recommended: object, fps: float) -> str:
+    """One line: the post-processing a run uses and whether it is the model's own."""
+    from realtime.postprocess import MODEL, PostprocessChoice, PostprocessSetting
+
+    assert isinstance(choice, PostprocessChoice) and isinstance(recommended, PostprocessSetting)
+    rate = fps if fps and fps > 0 else 30.0
+    config, threshold = choice.resolve(recommended, rate)
+    gap = config.merge_gap_frames
+    rule = "argmax labels" if threshold is None else f"expression probability >= {threshold:g}"
+    kind = ("types by duration (micro up to 0.5 s)" if config.relabel_by_duration
+            else "types from the classifier")
+    own = choice == PostprocessChoice(threshold=MODEL)
+    where = (f"the model's recommendation, {recommended.chosen_on}" if own
+             else "options over the model's recommendation")
+    return (f"merge gap {gap} frame{'s' if gap != 1 else ''} ({gap / rate:.2f} s), {rule}, "
+            f"{kind}, minimum length {config.min_length_frames} frame(s) ({where})")

@@ -41,18 +41,17 @@ from realtime.cli.options import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_OUTPUT_FAILED,
+    add_postprocess_options,
     add_provider_option,
     add_threads_option,
     add_weights_option,
     check_threads_option,
+    describe_choice,
     hush_native_stderr,
+    postprocess_choice,
     quiet_logs,
 )
-from realtime.vocab import Interval, check_int, option_error
-
-# Config fields named in errors -> the options that set them.
-OPTION_NAMES = {"merge_gap_frames": "--merge-gap", "min_length_frames": "--min-length",
-                "expression_threshold": "--threshold"}
+from realtime.vocab import Interval, check_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,15 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default for cameras, rtsp and length-less http streams); "
                              "--no-live: process every frame (the default for files, folders "
                              "and video files served over http)")
-    parser.add_argument("--merge-gap", type=int, default=1, metavar="N",
-                        help="fill runs of up to N no-expression frames between equal "
-                             "expressions (paper: 1)")
-    parser.add_argument("--min-length", type=int, default=1, metavar="N",
-                        help="drop expression segments shorter than N frames (default 1)")
-    parser.add_argument("--relabel", action="store_true",
-                        help="micro/macro from segment duration (<= 0.5 s is micro)")
-    parser.add_argument("--threshold", type=float, default=None, metavar="P",
-                        help="expression probability threshold in [0, 1] (default: argmax)")
+    add_postprocess_options(parser)
     parser.add_argument("--gt", type=Path, default=None, metavar="FILE.csv",
                         help="ground-truth intervals (subject,video,onset,offset,type) to score "
                              "the segments against")
@@ -358,20 +349,12 @@ class SpotRun:
             return code
 
     # -- steps ---------------------------------------------------------------------------------
-    def _settings(self) -> tuple[Any, float | None]:
-        from realtime.postprocess import PostprocessConfig, check_threshold
-
+    def _settings(self) -> Any:
         a = self.args
         if a.max_frames is not None:
             check_int("--max-frames", a.max_frames, 1, what="")
         check_threads_option(a.threads)
-        try:
-            config = PostprocessConfig(merge_gap_frames=a.merge_gap,
-                                       min_length_frames=a.min_length,
-                                       relabel_by_duration=a.relabel)
-            return config, check_threshold(a.threshold)
-        except ValueError as exc:  # name the command-line option, not the field
-            raise option_error(exc, OPTION_NAMES) from None
+        return postprocess_choice(a)
 
     def _source_spec(self) -> Any:
         """The source to open, and the ground truth to score it against (demo by default)."""
@@ -399,11 +382,11 @@ class SpotRun:
         from realtime.spotter import Spotter
 
         a = self.args
-        config, threshold = self._settings()
+        choice = self._settings()
         spec = self._source_spec()
         with hush_native_stderr(not getattr(a, "verbose", False)):
             self.spotter = Spotter(a.weights, provider=a.provider, mode=a.mode,
-                                   postprocess=config, threshold=threshold, threads=a.threads)
+                                   postprocess=choice, threads=a.threads)
             self.spotter.cropper.detect_faces(np.zeros((64, 64, 3), np.uint8))  # warm-up: its
             # start-up lines land in the hush too
         if not a.quiet:
@@ -412,6 +395,8 @@ class SpotRun:
         if not a.quiet:
             kind = "live, drops oldest when behind" if self.source.is_live else "every frame"
             self.say(f"source: {self.source.description} ({self.source.fps:.2f} fps; {kind})")
+            self.say("post-processing: " + describe_choice(choice, self.spotter.recommended,
+                                                          self.source.fps))
         if a.events_out is not None:
             self.sinks.append(JsonlEventWriter(a.events_out))
         if a.csv_out is not None:

@@ -24,13 +24,13 @@ from realtime.cli.options import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     add_engine_options,
+    add_postprocess_options,
     check_threads_option,
+    postprocess_choice,
     quiet_logs,
 )
-from realtime.vocab import check_int, option_error
+from realtime.vocab import check_int
 
-OPTION_NAMES = {"merge_gap_frames": "--merge-gap", "min_length_frames": "--min-length",
-                "expression_threshold": "--threshold"}
 MAX_WORKERS = 1024
 POLL_S = 0.5
 
@@ -59,10 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(threads=1)
     parser.add_argument("--mode", choices=("cached", "window"), default="cached",
                         help="as spot --mode")
-    parser.add_argument("--merge-gap", type=int, default=1, metavar="N", help="as spot")
-    parser.add_argument("--min-length", type=int, default=1, metavar="N", help="as spot")
-    parser.add_argument("--relabel", action="store_true", help="as spot")
-    parser.add_argument("--threshold", type=float, default=None, metavar="P", help="as spot")
+    add_postprocess_options(parser)
     parser.add_argument("--force", action="store_true",
                         help="process every recording again, finished or not")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -106,22 +103,14 @@ class BatchConfig:
 def worker_config(args: argparse.Namespace) -> Any:
     """The spotter settings, checked here so that errors name the options."""
     from realtime.corpus.work import WorkerConfig
-    from realtime.postprocess import PostprocessConfig, check_threshold
 
     check_threads_option(args.threads)
-    try:
-        PostprocessConfig(merge_gap_frames=args.merge_gap, min_length_frames=args.min_length,
-                          relabel_by_duration=args.relabel)
-        threshold = check_threshold(args.threshold)
-    except ValueError as exc:
-        raise option_error(exc, OPTION_NAMES) from None
+    choice = postprocess_choice(args)
     weights = Path(args.weights)
     if not (weights / "backbone.onnx").is_file() and args.mode == "cached":
         raise ValueError(f"--weights {weights}: no backbone.onnx there")
     return WorkerConfig(weights=str(weights.resolve()), provider=args.provider, mode=args.mode,
-                        threads=args.threads, merge_gap=args.merge_gap,
-                        min_length=args.min_length, relabel=bool(args.relabel),
-                        threshold=threshold)
+                        threads=args.threads, postprocess=choice)
 
 
 def frame_count(path: str) -> int | None:

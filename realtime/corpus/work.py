@@ -38,29 +38,23 @@ class WorkerConfig:
     """What every worker builds its spotter from (the ``spot`` options that change events).
 
     weights: folder of the ONNX graphs; provider, mode, threads: see
-    :class:`realtime.engine.Engine`; merge_gap, min_length, relabel, threshold: see
-    :class:`realtime.postprocess.PostprocessConfig` and ``spot --threshold``.
+    :class:`realtime.engine.Engine`; postprocess: a
+    :class:`realtime.postprocess.PostprocessChoice` (the ``spot`` options), None for the model's
+    recommended post-processing.
     """
 
     weights: str
     provider: str = "auto"
     mode: str = "cached"
     threads: int | None = 1
-    merge_gap: int = 1
-    min_length: int = 1
-    relabel: bool = False
-    threshold: float | None = None
+    postprocess: Any = None  # a PostprocessChoice (None: the model's recommendation)
 
     def spotter(self) -> Any:
         """A new spotter with these settings (loads the graphs and the face detector)."""
-        from realtime.postprocess import PostprocessConfig
         from realtime.spotter import Spotter
 
-        post = PostprocessConfig(merge_gap_frames=self.merge_gap,
-                                 min_length_frames=self.min_length,
-                                 relabel_by_duration=self.relabel)
-        return Spotter(self.weights, provider=self.provider, mode=self.mode, postprocess=post,
-                       threshold=self.threshold, threads=self.threads)
+        return Spotter(self.weights, provider=self.provider, mode=self.mode,
+                       postprocess=self.postprocess, threads=self.threads)
 
 
 @dataclass(frozen=True)

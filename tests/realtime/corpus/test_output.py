@@ -15,6 +15,7 @@ from realtime.corpus.output import (
     write_summary,
 )
 from realtime.corpus.work import WorkerConfig
+from realtime.postprocess import PostprocessChoice
 
 
 def test_a_marker_is_trusted_only_for_the_same_file_and_settings(tmp_path: Path) -> None:
@@ -32,7 +33,8 @@ def test_a_marker_is_trusted_only_for_the_same_file_and_settings(tmp_path: Path)
                                               "from_earlier_run": True}
     # Threads and provider do not change events; merging settings do.
     assert finished_row(out, rec, WorkerConfig(weights="/w", threads=4)) is not None
-    assert finished_row(out, rec, WorkerConfig(weights="/w", merge_gap=3)) is None
+    assert finished_row(out, rec, WorkerConfig(
+        weights="/w", postprocess=PostprocessChoice(merge_gap_frames=3))) is None
     event_paths(out, "v")[1].unlink()  # an event file is gone: redo
     assert finished_row(out, rec, config) is None
     event_paths(out, "v")[1].write_text("")

@@ -13,7 +13,7 @@ from realtime.app.eventlog import EventLog
 from realtime.app.settings import SpotSettings
 from realtime.app.timeline import ProbabilityTimeline, RunRecord
 from realtime.events import Event
-from realtime.overlay import Overlay
+from realtime.overlay import LAYERS, Overlay
 from realtime.sources import Frame
 from realtime.spotter import FrameOutput, Spotter
 from realtime.timing import RateMeter
@@ -57,6 +57,7 @@ class Analysis:
         self.time_durations = time_durations
         self.settings = settings
         self.overlay = Overlay(spotter.class_names)
+        self.layers: tuple[str, ...] = LAYERS  # the overlay layers drawn (the page's toggles)
         self.log = EventLog()
         self.timeline = ProbabilityTimeline(spotter.class_names, timeline_s, settings.threshold)
         self.record = RunRecord(spotter.class_names)  # the whole run (summary, viewer)
@@ -95,7 +96,8 @@ class Analysis:
             if size != (image.shape[1], image.shape[0]):
                 image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
                 out = _scaled(out, size[0] / frame.image.shape[1])
-            return self.overlay.draw(image, out, self.status_text(short=True), copy=False)
+            return self.overlay.draw(image, out, self.status_text(short=True), copy=False,
+                                     layers=self.layers)
 
     def _mark_break(self, time_s: float) -> None:
         """Nothing is classified around ``time_s``: both plots break their lines there."""

@@ -17,6 +17,7 @@ import numpy as np
 from realtime.app.about import strip_paths
 from realtime.app.analysis import Analysis, SpotterFactory
 from realtime.app.settings import SpotSettings
+from realtime.overlay import LAYERS
 from realtime.sources import Frame, Source, SourceError
 from realtime.vocab import Interval
 
@@ -44,6 +45,14 @@ class Channel:
         self.download_stem = name  # name of the downloaded event files
         self.polled_log_version = -1  # log version the slow poll sent (webcam)
         self.polled_status = ""
+        self.layers: tuple[str, ...] = LAYERS  # overlay layers drawn on this tab's frames
+
+    def set_layers(self, layers: tuple[str, ...]) -> None:
+        """Draw only ``layers`` of the overlay from the next frame on (kept across resets)."""
+        with self.lock:
+            self.layers = layers
+            if self.analysis is not None:
+                self.analysis.layers = layers
 
     def analysis_for(self, settings: SpotSettings, source_name: str) -> Analysis:
         """The channel's analysis, created with ``settings`` if there is none yet."""
@@ -52,6 +61,7 @@ class Channel:
                 spotter = self._factory(settings, source_name)
                 self.analysis = Analysis(spotter, settings, self._timeline_s,
                                          time_durations=self.time_durations)
+                self.analysis.layers = self.layers
                 self.sent_log_version = self.polled_log_version = -1
             return self.analysis
 

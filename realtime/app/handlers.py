@@ -19,6 +19,7 @@ from realtime.app.panel import PANEL_SIZE, panel_update, poll_update, skipped
 from realtime.app.sessions import SessionRegistry
 from realtime.app.settings import AppConfig, SpotSettings
 from realtime.metrics import read_intervals_csv
+from realtime.overlay import LAYERS
 from realtime.sources import SourceError, open_source
 from realtime.spotter import Spotter
 from realtime.vocab import VIDEO_SUFFIXES, Interval, is_video_file
@@ -153,6 +154,16 @@ class SpotterApp:
         channel = session.channel(name)
         channel.reset()
         return [None] + panel_update(channel, force=True)
+
+    def on_layers(self, layers: list[str] | None, request: gr.Request) -> None:
+        """The overlay toggles changed: every tab of the session draws only ``layers``."""
+        chosen = tuple(layers or ())
+        unknown = set(chosen) - set(LAYERS)
+        if unknown:
+            raise gr.Error(f"unknown overlay layers {sorted(unknown)}")
+        session = self.sessions.get(_session_id(request))
+        if session is not None:
+            session.set_layers(tuple(layer for layer in LAYERS if layer in chosen))
 
     def on_unload(self, request: gr.Request) -> None:
         """The page was closed or reloaded: stop its streams and free its spotters."""

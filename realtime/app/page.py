@@ -58,6 +58,7 @@ def build_page(app: SpotterApp) -> Any:
         gr.HTML(legend_html(), elem_id="legend")
         with gr.Accordion("Settings", open=False):
             settings = _settings_box(app.config.settings)
+        _layer_toggles(app)
         with gr.Tabs():
             with gr.Tab("Webcam", id="webcam"):
                 _webcam_tab(app, settings)
@@ -103,6 +104,19 @@ def _settings_box(s: SpotSettings) -> list[Any]:
         widget.change(on_change, inputs=widgets, outputs=[note, t], show_progress="hidden",
                       concurrency_limit=None, queue=False)
     return widgets
+
+
+OVERLAY_LAYERS = [("face box", "box"), ("label", "label"), ("probability bars", "bars"),
+                  ("event flash", "flash")]
+
+
+def _layer_toggles(app: SpotterApp) -> None:
+    """What the annotated frames show (every tab, from the next frame; no restart)."""
+    layers = gr.CheckboxGroup(OVERLAY_LAYERS, value=[v for _, v in OVERLAY_LAYERS],
+                              label="Show on the frames", elem_id="overlay-layers",
+                              info="applies at once, on every tab")
+    layers.change(app.on_layers, inputs=layers, outputs=None, show_progress="hidden",
+                  concurrency_limit=None, queue=False)
 
 
 def _spotter_image(elem_id: str) -> Any:

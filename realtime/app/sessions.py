@@ -34,6 +34,15 @@ class Session:
             raise ValueError(f"no channel {name!r}: the tabs are {', '.join(channels)}")
         return channels[name]
 
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        return (self.webcam, self.server, self.recording)
+
+    def set_layers(self, layers: tuple[str, ...]) -> None:
+        """Draw only ``layers`` of the overlay on every tab's frames."""
+        for channel in self.channels:
+            channel.set_layers(layers)
+
     def close(self) -> None:
         """Close every channel (stop runs, free spotters); one failing does not stop the others."""
         for channel in (self.webcam, self.server, self.recording):

@@ -155,6 +155,27 @@ def test_reset_handler_clears_the_panel(app: SpotterApp) -> None:
     assert app.sessions.get("s").webcam.analysis is None
 
 
+def test_overlay_toggles_reach_every_tab_at_once(app: SpotterApp) -> None:
+    """Issue 15: the page's layer toggles. With every layer off the frame comes back with
+    only the status line (bottom); a reset keeps the choice; unknown layers are refused."""
+    for i in range(8):
+        annotated = app.on_webcam_frame(rgb(i), *UI_PREDICTABLE, request("s"))[0]
+    plain = cv2.resize(rgb(8), (640, 480), interpolation=cv2.INTER_LINEAR)
+    assert (annotated[:300] != cv2.resize(rgb(7), (640, 480))[:300]).any()  # box, bars
+    app.on_layers([], request("s"))
+    session = app.sessions.get("s")
+    assert all(ch.layers == () for ch in session.channels)
+    bare = app.on_webcam_frame(rgb(8), *UI_PREDICTABLE, request("s"))[0]
+    np.testing.assert_array_equal(bare[:440], plain[:440])  # all but the status line
+    app.on_layers(["flash", "box"], request("s"))
+    assert session.webcam.analysis.layers == ("box", "flash")
+    app.on_reset("webcam", request("s"))
+    app.on_webcam_frame(rgb(0), *UI_PREDICTABLE, request("s"))
+    assert session.webcam.analysis.layers == ("box", "flash")
+    with pytest.raises(gr.Error, match="unknown overlay layers"):
+        app.on_layers(["halo"], request("s"))
+
+
 def test_an_unknown_channel_is_named(app: SpotterApp) -> None:
     with pytest.raises(ValueError, match="no channel 'mirror': the tabs are webcam, server"):
         app.sessions.get("s").channel("mirror")

@@ -522,3 +522,28 @@ class Spotter:
         finally:
             if opened is not None:
                 opened.close()
+
+    # -- calibration ---------------------------------------------------------------------------
+    def recalibrate(self) -> list[Event]:
+        """Restart the person's neutral reference now: the next face crop starts it afresh.
+
+        Only for graphs whose input is a reference difference (the contract's
+        ``input_transform`` kind ``reference_difference``): each crop minus a running average
+        of the face's earlier crops, which otherwise restarts only when the face is lost. Call
+        it while the person shows a neutral face. As at any window break, the frame window
+        empties (the next K frames fill it) and the open expression is closed, cut short, and
+        returned: a window never mixes two references. Logs what it did.
+
+        ValueError, saying why, for raw or lag-difference input (no reference to restart).
+        """
+        from realtime.reference import KIND_REFERENCE
+
+        transform = self.engine.input_transform
+        if transform.kind != KIND_REFERENCE:
+            raise ValueError(f"this model's input is {transform.describe()}, which keeps no "
+                             "reference of the face: there is nothing to recalibrate")
+        events = self._window_break("recalibrate")
+        self.stats.count_events(events)
+        after = "the first frame" if self._last_index is None else f"frame {self._last_index}"
+        log.info("neutral reference restarted after %s: the next face crop starts it", after)
+        return events

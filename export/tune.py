@@ -69,6 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset root with a split.csv (train/validation/test)")
     parser.add_argument("--cache", type=Path, default=Path("cache"), help="face-crop cache")
     parser.add_argument("--json", type=Path, default=None, help="write the full result here")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="ONNX Runtime CPU threads (default: one per physical core)")
+    parser.add_argument("--recommended", action="store_true",
+                        help="choose nothing: score the graphs' own recommended setting (their "
+                             "contract) on the test subjects, e.g. for an int8 backbone's gate")
     parser.add_argument("--into", type=Path, default=None, metavar="CHECKPOINT",
                         help="store the chosen setting in this checkpoint's metadata (export "
                              "the graphs again afterwards to carry it into their contract)")
@@ -94,60 +99,108 @@ def store(checkpoint: Path, setting: PostprocessSetting, result: dict[str, Any])
                                      "best_on_validation", "test_with_best", "test_default")}})
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        split = read_split(args.data)
-        if not {"validation", "test"} <= set(split.values()):
-            raise DatasetError(f"{args.data}/split.csv needs validation and test subjects")
-        predictor = OnnxPredictor(args.graphs)
-        if args.into is not None:
-            from export.checkpoint import CheckpointError, load_checkpoint
+PAPER_SETTINGS: dict[str, Setting] = {"no_merging": (0, None, False),
+                                      "merging": (1, None, False),
+                                      "duration_relabel": (1, None, True)}
 
-            try:
-                load_checkpoint(args.into)  # refuse a bad --into before minutes of prediction
-            except CheckpointError as exc:
-                raise ValueError(f"--into: {exc}") from None
-        videos, _ = load_videos(args.data, "generic", args.cache, ModelConfig(), progress=False,
-                                transform=False)
-    except (DatasetError, ValueError, OSError) as exc:
-        print(f"tune: error: {exc}", file=sys.stderr)
-        return 2
-    t0 = time.perf_counter()
-    preds = {"validation": [], "test": []}
-    for v in videos:
-        part = split.get(v.subject)
-        if part in preds:
-            preds[part].append((v, predict_video(predictor, v.crops, v.valid)))
-    names = predictor.class_names
+
+def _load(args: argparse.Namespace) -> tuple[OnnxPredictor, dict[str, str], list[TrainVideo]]:
+    """Predictor, split and videos; ValueError/DatasetError/OSError on bad input."""
+    split = read_split(args.data)
+    if not {"validation", "test"} <= set(split.values()):
+        raise DatasetError(f"{args.data}/split.csv needs validation and test subjects")
+    predictor = OnnxPredictor(args.graphs, threads=args.threads)
+    if args.into is not None:
+        from export.checkpoint import CheckpointError, load_checkpoint
+
+        try:
+            load_checkpoint(args.into)  # refuse a bad --into before minutes of prediction
+        except CheckpointError as exc:
+            raise ValueError(f"--into: {exc}") from None
+    videos, _ = load_videos(args.data, "generic", args.cache, ModelConfig(), progress=False,
+                            transform=False)
+    return predictor, split, videos
+
+
+def _one_rate(videos: list[tuple[TrainVideo, np.ndarray]]) -> float:
+    rates = {round(v.fps, 3) for v, _ in videos}
+    if len(rates) != 1:
+        raise ValueError(f"the videos have several frame rates {sorted(rates)}")
+    return rates.pop()
+
+
+def paper_columns(test: list[tuple[TrainVideo, np.ndarray]], names: tuple[str, ...]
+                  ) -> dict[str, dict[str, Any]]:
+    """The paper's three columns (Tables 2-4: no merging, merging G=1, duration relabel)."""
+    return {k: score_setting(test, names, s) for k, s in PAPER_SETTINGS.items()}
+
+
+def tuned_result(preds: dict[str, list[tuple[TrainVideo, np.ndarray]]], names: tuple[str, ...],
+                 data: Path) -> tuple[dict[str, Any], PostprocessSetting]:
+    """Choose on validation, score on test; the result dict and the chosen setting."""
     grid = list(itertools.product(GAPS, THRESHOLDS, (False, True)))
     ranked = choose(preds["validation"], names, grid)
     best = ranked[0][1]
-    result = {
-        "graphs": str(args.graphs), "predict_s": round(time.perf_counter() - t0, 1),
+    n_val = len({v.subject for v, _ in preds["validation"]})
+    setting = setting_of(best, _one_rate(preds["validation"]), data, n_val, ranked[0][0])
+    return {
         "best_on_validation": {"merge_gap_frames": best[0], "threshold": best[1],
                                "relabel_by_duration": best[2],
                                "validation": score_setting(preds["validation"], names, best)},
         "top5_on_validation": [[f1, *s] for f1, s in ranked[:5]],
         "test_with_best": score_setting(preds["test"], names, best),
         "test_default": score_setting(preds["test"], names, (1, None, False)),
-    }
-    fps_set = {round(v.fps, 3) for v, _ in preds["validation"]}
-    if len(fps_set) != 1:
-        print(f"tune: error: validation videos have several frame rates {sorted(fps_set)}",
-              file=sys.stderr)
+        "setting": setting.to_dict(),
+    }, setting
+
+
+def recommended_result(preds: dict[str, list[tuple[TrainVideo, np.ndarray]]],
+                       names: tuple[str, ...], setting: PostprocessSetting) -> dict[str, Any]:
+    """The graphs' own recommended setting scored on test (no choice is made)."""
+    fps = _one_rate(preds["test"])
+    point = (setting.merge_gap_frames(fps), setting.expression_threshold,
+             setting.relabel_by_duration)
+    return {"setting": setting.to_dict(), "test_with_recommended":
+            score_setting(preds["test"], names, point)}
+
+
+def _print_scores(result: dict[str, Any]) -> None:
+    for key in ("test_with_best", "test_with_recommended", "test_default"):
+        if key in result:
+            sc = result[key]
+            print(f"{key.replace('_', ' ')}: overall F1 {sc['overall']['f1']:.4f}, macro "
+                  f"{sc['macro']['f1']:.4f}, micro {sc['micro']['f1']:.4f}")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        predictor, split, videos = _load(args)
+    except (DatasetError, ValueError, OSError) as exc:
+        print(f"tune: error: {exc}", file=sys.stderr)
         return 2
-    n_val = len({v.subject for v, _ in preds["validation"]})
-    setting = setting_of(best, fps_set.pop(), args.data, n_val, ranked[0][0])
-    result["setting"] = setting.to_dict()
+    t0 = time.perf_counter()
+    parts = ("test",) if args.recommended else ("validation", "test")
+    preds: dict[str, list[tuple[TrainVideo, np.ndarray]]] = {p: [] for p in parts}
+    for v in videos:
+        part = split.get(v.subject)
+        if part in preds:
+            preds[part].append((v, predict_video(predictor, v.crops, v.valid)))
+    names = predictor.class_names
+    try:
+        if args.recommended:
+            result = recommended_result(preds, names, predictor.engine.contract.recommended)
+        else:
+            result, setting = tuned_result(preds, names, args.data)
+    except ValueError as exc:
+        print(f"tune: error: {exc}", file=sys.stderr)
+        return 2
+    result.update(graphs=str(args.graphs), predict_s=round(time.perf_counter() - t0, 1),
+                  test_paper=paper_columns(preds["test"], names))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
-    if args.into is not None:
+    if args.into is not None and not args.recommended:
         store(args.into, setting, result)
         print(f"stored in {args.into}: {setting.to_dict()}")
-    t, d = result["test_with_best"], result["test_default"]
-    print(f"chosen on validation: merge gap {best[0]} frames, threshold {best[1]}, "
-          f"relabel {best[2]}")
-    for name, sc in (("test, chosen setting", t), ("test, default setting", d)):
-        print(f"{name}: overall F1 {sc['overall']['f1']:.4f}, macro {sc['macro']['f1']:.4f}, "
-              f"micro {sc['micro']['f1']:.4f}")
+    print("setting: " + PostprocessSetting.from_dict(result["setting"]).describe(30.0))
+    _print_scores(result)
     return 0

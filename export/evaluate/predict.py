@@ -94,10 +94,12 @@ class OnnxPredictor:
 
     applies_input_transform = True
 
-    def __init__(self, graph_dir: Path, batch_frames: int = 64) -> None:
+    def __init__(self, graph_dir: Path, batch_frames: int = 64, threads: int | None = None
+                 ) -> None:
         from realtime.engine import Engine
 
-        self.engine = Engine(graph_dir, provider="cpu", mode="cached", warmup=False)
+        self.engine = Engine(graph_dir, provider="cpu", mode="cached", warmup=False,
+                             threads=threads)
         self.batch = batch_frames
         self.window: int = self.engine.window
         self.class_names: tuple[str, ...] = tuple(self.engine.class_names)

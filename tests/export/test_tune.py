@@ -97,3 +97,33 @@ def test_cli_bad_into_fails_before_predicting(tuned: tuple[Path, PostprocessSett
                  "--into", str(tmp_path / "missing.pt")])
     assert code == 2
     assert "--into" in capsys.readouterr().err
+
+
+def test_cli_end_to_end_on_a_tiny_dataset(tiny_synth: Path, tiny_subjects: list[str],
+                                          tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_synth, data)
+    parts = ("train", "validation", "test")
+    (data / "split.csv").write_text("subject,split\n" + "".join(
+        f"{s},{p}\n" for s, p in zip(tiny_subjects, parts)))
+    ckpt = save_checkpoint(tmp_path / "m.pt", build_model(seed=2).eval())
+    export_checkpoint(ckpt, tmp_path / "g")
+    common = ["--graphs", str(tmp_path / "g"), "--data", str(data), "--cache",
+              str(tmp_path / "cache"), "--threads", "1"]
+    assert main(["tune", *common, "--json", str(tmp_path / "t.json"), "--into", str(ckpt)]) == 0
+    result = json.loads((tmp_path / "t.json").read_text())
+    assert set(result["test_paper"]) == {"no_merging", "merging", "duration_relabel"}
+    assert result["test_paper"]["merging"] == result["test_default"]
+    stored = load_checkpoint(ckpt)["metadata"]["postprocess"]
+    assert stored == result["setting"]
+    export_checkpoint(ckpt, tmp_path / "g")  # the graphs now carry the chosen setting
+    capsys.readouterr()
+    assert main(["tune", *common, "--recommended", "--json", str(tmp_path / "r.json")]) == 0
+    rec = json.loads((tmp_path / "r.json").read_text())
+    assert rec["setting"] == stored
+    assert rec["test_with_recommended"] == result["test_with_best"]  # same setting, same test
+    assert "test with recommended" in capsys.readouterr().out

@@ -83,11 +83,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the segments against")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N",
                         help="stop after N frames")
+    parser.add_argument("--neutral-at", type=neutral_times, action="append", default=None,
+                        metavar="SECONDS[,SECONDS...]",
+                        help="restart the person's neutral reference at these media times "
+                             "(the face should be neutral then; repeatable); only for models "
+                             "whose input is a reference difference")
     parser.add_argument("--quiet", action="store_true",
                         help="no event lines on stdout; only errors, summary and score")
     parser.add_argument("--verbose", action="store_true",
                         help="let FFmpeg, OpenCV and mediapipe print their own logs on stderr "
                              "(default: only this program's one-line messages)")
+
+
+def neutral_times(text: str) -> list[float]:
+    """``--neutral-at`` value: comma-separated media times in seconds (finite, >= 0)."""
+    times = []
+    for part in text.split(","):
+        try:
+            t = float(part)
+        except ValueError:
+            t = float("nan")
+        if not (t >= 0 and t != float("inf")):
+            raise argparse.ArgumentTypeError(
+                f"{part.strip()!r} is not a time in seconds >= 0 (e.g. --neutral-at 2.5,60)")
+        times.append(t)
+    return times
+
+
+class _NeutralAt:
+    """Frames of a source, with the spotter's reference restarted before the first frame at
+    or after each time of ``--neutral-at`` (the events that closes are emitted)."""
+
+    def __init__(self, run: SpotRun, times: list[float]) -> None:
+        self.run = run
+        self.times = sorted(times)
+        transform = run.spotter.engine.input_transform
+        if transform.kind != "reference_difference":
+            raise ValueError(f"--neutral-at does not apply: this model's input is "
+                             f"{transform.describe()}, which keeps no reference of the face")
+
+    def frames(self, frames: Any) -> Any:
+        for frame in frames:
+            while self.times and frame.time_s >= self.times[0]:
+                wanted = self.times.pop(0)
+                for event in self.run.spotter.recalibrate():
+                    self.run.emit(event)
+                if not self.run.args.quiet:
+                    self.run.say(f"neutral reference restarted at {frame.time_s:.2f} s (frame "
+                                 f"{frame.index}; asked for {wanted:g} s)")
+            yield frame
 
 
 # ------------------------------------------------------------------------------------- scoring
@@ -416,6 +460,8 @@ class SpotRun:
         frames: Any = self.source
         if a.max_frames is not None:
             frames = itertools.islice(self.source, a.max_frames)
+        if getattr(a, "neutral_at", None):
+            frames = _NeutralAt(self, [t for ts in a.neutral_at for t in ts]).frames(frames)
         for event in self.spotter.run(frames, on_frame=on_frame,
                                       batch_frames=1 if per_frame else DEFAULT_BATCH_FRAMES):
             self.emit(event)

@@ -45,6 +45,7 @@ FEATURE_CHANNELS = 512
 BACKBONE_STRIDE = 32
 DEFAULT_CLASS_NAMES: tuple[str, ...] = ("none", "micro", "macro")
 KNOWN_CLASS_NAMES = {"none", "micro", "macro"}
+KEY_FRAME_MODES = ("selector", "fixed")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ class ModelConfig:
     # > 0 feeds each crop minus the same track's crop this many frames earlier (lag difference);
     # at most one of input_tau_frames and input_lag_frames is non-zero.
     input_lag_frames: int = 0
+    # "selector" (the paper: the top-M frames by the self-attention scores) or "fixed" (an
+    # ablation: always the M frames centred on the window's middle; the scores are still
+    # computed and reported, but choose nothing).
+    key_frame_mode: str = "selector"
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -102,6 +107,9 @@ class ModelConfig:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        if self.key_frame_mode not in KEY_FRAME_MODES:
+            raise ValueError(f"key_frame_mode must be one of {list(KEY_FRAME_MODES)}, "
+                             f"got {self.key_frame_mode!r}")
         if self.input_std <= 0:
             raise ValueError(f"input_std must be > 0, got {self.input_std!r}")
         self.input_transform  # noqa: B018 (validates the input_* fields)
@@ -211,7 +219,10 @@ class WindowHead(nn.Module):
         # Ranked by the logits, which order the frames exactly as z does: a trained selector
         # can saturate z near 0 (about 1e-6 on SynthME), where float32 sigmoids of nearby
         # logits tie in ONNX Runtime and the graph would pick other frames than PyTorch.
-        idx = select_key_frames(logit, cfg.key_frames)  # (B, M), ascending time
+        if cfg.key_frame_mode == "fixed":
+            idx = fixed_key_frames(b, k, cfg.key_frames, feats.device)
+        else:
+            idx = select_key_frames(logit, cfg.key_frames)  # (B, M), ascending time
         flat_idx = (idx + torch.arange(b, device=feats.device).unsqueeze(1) * k).reshape(-1)
         chosen = feats.reshape(b * k, c, h, w)[flat_idx]  # (B*M, C, h, w)
         if self.training:
@@ -233,6 +244,14 @@ def select_key_frames(scores: Tensor, m: int) -> Tensor:
     """Indices of the top-``m`` scores per row, in temporal (ascending index) order."""
     top = torch.topk(scores, m, dim=1).indices
     return torch.sort(top, dim=1).values
+
+
+def fixed_key_frames(batch: int, window: int, m: int, device: torch.device | None = None
+                     ) -> Tensor:
+    """The ``m`` frames centred on the window's middle, ``(batch, m)`` (the ablation of the
+    key-frame selector; for K=5, M=3: frames 1, 2, 3)."""
+    start = window // 2 - m // 2
+    return torch.arange(start, start + m, device=device).unsqueeze(0).expand(batch, m)
 
 
 def sliding_windows(feats: Tensor, window: int) -> Tensor:

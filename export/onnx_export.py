@@ -150,8 +150,13 @@ def _share_weights(protos: dict[str, onnx.ModelProto], weights_path: Path,
 
 
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path,
-                      share_weights: bool = True) -> dict[str, Path]:
-    """Export the three graphs of ``checkpoint`` into ``out_dir``; returns graph kind -> path."""
+                      share_weights: bool = True, key_frame_mode: str | None = None
+                      ) -> dict[str, Path]:
+    """Export the three graphs of ``checkpoint`` into ``out_dir``; returns graph kind -> path.
+
+    key_frame_mode: "fixed" exports the key-frame selector ablation (the same weights, the M
+    middle frames of every window instead of the top-M scored ones; recorded in the graphs'
+    model config); None keeps the checkpoint's mode."""
     import onnx
     import torch
 
@@ -160,6 +165,11 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path,
     head_graph, window_graph = _graph_modules()
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     model, ckpt = model_from_checkpoint(checkpoint)
+    if key_frame_mode is not None and key_frame_mode != model.config.key_frame_mode:
+        import dataclasses
+
+        model.config = model.head.config = dataclasses.replace(model.config,
+                                                               key_frame_mode=key_frame_mode)
     sha = file_sha256(checkpoint)
     cfg = model.config
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -195,6 +205,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output folder for the graphs")
     parser.add_argument("--no-share-weights", action="store_true",
                         help="embed weights in each graph instead of one shared weights file")
+    parser.add_argument("--fixed-key-frames", action="store_true",
+                        help="ablation: graphs that use the M middle frames of every window "
+                             "instead of the key-frame selector's choice (same weights)")
     parser.add_argument("--ship", action="store_true",
                         help="first write a compact copy of the checkpoint (float16 storage, no "
                              "optimizer state) to OUT/stsnet_sw.pt and export from that copy")
@@ -248,7 +261,8 @@ def run(args: argparse.Namespace) -> int:
             args.checkpoint = ship_checkpoint(args.checkpoint, args.out)
             print(f"shipped  -> {args.checkpoint} (float16 storage)")
         paths = export_checkpoint(args.checkpoint, args.out,
-                                  share_weights=not args.no_share_weights)
+                                  share_weights=not args.no_share_weights,
+                                  key_frame_mode="fixed" if args.fixed_key_frames else None)
     except CheckpointError as exc:
         return fail(exc)
     except OSError as exc:

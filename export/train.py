@@ -360,6 +360,8 @@ MODEL_OPTIONS: tuple[tuple[str, type, str], ...] = (
     ("input_gain", float, "contrast of the difference input (with --input-tau-frames or "
      "--input-lag-frames)"),
     ("key_frames", int, "M"),
+    ("key_frame_mode", str, "selector (the paper: top-M frames by the attention scores) or "
+     "fixed (ablation: the M middle frames of every window)"),
 )
 
 

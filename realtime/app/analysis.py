@@ -104,6 +104,17 @@ class Analysis:
         self.timeline.mark_break(time_s)
         self.record.mark_break(time_s)
 
+    def recalibrate(self) -> str:
+        """Restart the spotter's neutral reference now (see :meth:`Spotter.recalibrate`);
+        log the expression it closes; return what happened in words. ValueError when the
+        model's input keeps no reference."""
+        with self._lock:
+            events = self.spotter.recalibrate()
+            self._mark_break(self.last_time_s)
+            self._log(events)
+            return (f"neutral reference restarted at {self.last_time_s:.1f} s: the next face "
+                    "frames are taken as this person's neutral face")
+
     def flush(self) -> None:
         """Close the open expression (cut short) and log it: the stream ended or paused."""
         with self._lock:

@@ -65,6 +65,19 @@ class Channel:
                 self.sent_log_version = self.polled_log_version = -1
             return self.analysis
 
+    def recalibrate(self) -> None:
+        """The "Neutral face now" control: restart the person's reference, saying on the
+        status line what happened (or why it does not apply)."""
+        with self.lock:
+            if self.analysis is None:
+                self.message = ("neutral face: start a stream first (the reference is taken "
+                                "from the face in view)")
+                return
+            try:
+                self.message = self.analysis.recalibrate()
+            except ValueError as exc:
+                self.message = f"neutral face does not apply: {exc}"
+
     def reset(self) -> None:
         """Forget everything: the next stream starts a new analysis with the current settings."""
         with self.lock:

@@ -155,6 +155,15 @@ class SpotterApp:
         channel.reset()
         return [None] + panel_update(channel, force=True)
 
+    def on_neutral(self, name: str, request: gr.Request) -> list[Any]:
+        """"Neutral face now" of a tab: restart the person's reference: [*panel]."""
+        session = self.sessions.get(_session_id(request))
+        if session is None:
+            return skipped()
+        channel = session.channel(name)
+        channel.recalibrate()
+        return panel_update(channel, force=True)
+
     def on_layers(self, layers: list[str] | None, request: gr.Request) -> None:
         """The overlay toggles changed: every tab of the session draws only ``layers``."""
         chosen = tuple(layers or ())

@@ -20,6 +20,9 @@ from realtime.vocab import VIDEO_SUFFIXES
 SETTINGS_NOTE = ("Settings apply to new streams: the first webcam frame or server start after "
                  "**Reset**, and every recording run. A running stream keeps the settings it "
                  "started with.")
+NEUTRAL_NOTE = ("**Neutral face now** restarts the person's reference, for models that compare "
+                "the face with its own recent average: press it while the face is at rest "
+                "(the status line says whether the loaded model uses one).")
 FRAME_HEIGHT_PX = 480  # displayed height of the annotated frames
 WEBCAM_POLL_S = 1.0  # the webcam tab's slow refresh (catches results lost at Stop)
 
@@ -131,13 +134,16 @@ def _webcam_tab(app: SpotterApp, settings: list[Any]) -> None:
                 f"about {c.webcam_fps:.0f} times a second and come back annotated. "
                 "Stopping and restarting keeps the log (a pause closes the open "
                 "expression); **Reset** starts afresh. Times count from the first frame; "
-                "durations use the rate at which frames actually arrive.")
+                "durations use the rate at which frames actually arrive. " + NEUTRAL_NOTE)
     with gr.Row():
         cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
                        webcam_options=gr.WebcamOptions(mirror=False), elem_id="webcam-in",
                        height=200, scale=1, min_width=240)
-        reset = gr.Button("Reset", elem_id="webcam-reset", size="sm", scale=0, min_width=80)
+        with gr.Column(scale=0, min_width=140):
+            reset = gr.Button("Reset", elem_id="webcam-reset", size="sm")
+            neutral = gr.Button("Neutral face now", elem_id="webcam-neutral", size="sm")
     panel = _Panel("webcam", lambda: _spotter_image("webcam-out"))
+    _wire_neutral(app, "webcam", neutral, panel)
     out = panel.frame
     cam.stream(app.on_webcam_frame, inputs=[cam, *settings],
                outputs=[out, *panel.outputs], stream_every=c.stream_every_s,
@@ -160,14 +166,16 @@ def _server_tab(app: SpotterApp, settings: list[Any]) -> None:
                     "machine; start it with `--allow-server-source` to enable).")
     gr.Markdown("Open a camera on the server (index such as `0`), an `rtsp://` or "
                 "`http://` stream, or a video file path on the server. It is read at its "
-                "own rate; the page shows the latest frame.")
+                "own rate; the page shows the latest frame. " + NEUTRAL_NOTE)
     with gr.Row():
         spec = gr.Textbox(label="Source", placeholder="0, rtsp://host/stream, /path/clip.mp4",
                           elem_id="server-spec", scale=4)
         start = gr.Button("Start", variant="primary", elem_id="server-start", scale=1)
         stop = gr.Button("Stop", elem_id="server-stop", scale=1)
         reset = gr.Button("Reset", elem_id="server-reset", scale=1)
+        neutral = gr.Button("Neutral face now", elem_id="server-neutral", scale=1)
     panel = _Panel("server", lambda: _spotter_image("server-out"))
+    _wire_neutral(app, "server", neutral, panel)
     controls = _SourceControls(start, stop, reset, panel.frame, panel)
     _wire_source(app, "server", controls, app.on_server_start, [spec, *settings])
 
@@ -175,7 +183,7 @@ def _server_tab(app: SpotterApp, settings: list[Any]) -> None:
 def _recording_tab(app: SpotterApp, settings: list[Any]) -> None:
     gr.Markdown(f"Upload a video (up to {app.config.max_upload_mb} MB) or play the built-in "
                 "demo clip. It is processed as it plays, at its own frame rate; the events "
-                "can be downloaded when it ends. Each run starts a new log.")
+                "can be downloaded when it ends. Each run starts a new log. " + NEUTRAL_NOTE)
     with gr.Row():
         upload = gr.File(label="Video", file_types=list(VIDEO_SUFFIXES), type="filepath",
                          elem_id="rec-file", scale=3)
@@ -185,7 +193,9 @@ def _recording_tab(app: SpotterApp, settings: list[Any]) -> None:
             demo = gr.Button("Play the demo clip", elem_id="rec-demo")
             stop = gr.Button("Stop", elem_id="rec-stop")
             reset = gr.Button("Reset", elem_id="rec-reset")
+            neutral = gr.Button("Neutral face now", elem_id="rec-neutral")
     panel = _Panel("rec", lambda: _spotter_image("rec-out"))
+    _wire_neutral(app, "recording", neutral, panel)
     controls = _SourceControls(start, stop, reset, panel.frame, panel)
     timer = _wire_source(app, "recording", controls, app.on_recording_start,
                          [upload, *settings])
@@ -195,6 +205,15 @@ def _recording_tab(app: SpotterApp, settings: list[Any]) -> None:
     demo.click(app.on_demo_start, inputs=settings,
                outputs=[controls.out, timer, *controls.panel.outputs], show_progress="hidden",
                concurrency_limit=None)
+
+
+def _wire_neutral(app: SpotterApp, name: str, button: Any, panel: _Panel) -> None:
+    """The "Neutral face now" button of channel ``name``."""
+    def on_neutral(request: gr.Request) -> list[Any]:
+        return app.on_neutral(name, request)
+
+    button.click(on_neutral, inputs=None, outputs=panel.outputs, show_progress="hidden",
+                 concurrency_limit=None)
 
 
 @dataclass(frozen=True)

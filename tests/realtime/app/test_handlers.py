@@ -176,6 +176,34 @@ def test_overlay_toggles_reach_every_tab_at_once(app: SpotterApp) -> None:
         app.on_layers(["halo"], request("s"))
 
 
+def test_neutral_face_restarts_the_reference_or_says_why_not(
+        app: SpotterApp, reference_exported_graphs, clip: Path) -> None:
+    """Issue 15, calibration: before a stream the control asks for one; with raw-crop
+    graphs it says it does not apply; with reference-difference graphs it restarts the
+    reference and says so on the status line."""
+    status = app.on_neutral("webcam", request("s"))[2]
+    assert "start a stream first" in status
+    for i in range(8):
+        app.on_webcam_frame(rgb(i), *UI_PREDICTABLE, request("s"))
+    status = app.on_neutral("webcam", request("s"))[2]
+    assert "neutral face does not apply: this model's input is raw crops" in status
+    ref_app = SpotterApp(AppConfig(weights_dir=reference_exported_graphs.out_dir,
+                                   provider="cpu", demo_video=clip))
+    try:
+        for i in range(10):
+            ref_app.on_webcam_frame(rgb(i), *UI_PREDICTABLE, request("r"))
+        analysis = ref_app.sessions.get("r").webcam.analysis
+        assert analysis.spotter.engine._reference.state() is not None
+        log_html, _, status, _ = ref_app.on_neutral("webcam", request("r"))
+        assert "neutral reference restarted at" in status
+        assert analysis.spotter.engine._reference.state() is None
+        assert 'data-kind="segment"' in log_html and "cut short" in log_html  # closed there
+        ref_app.on_webcam_frame(rgb(10), *UI_PREDICTABLE, request("r"))
+        assert analysis.spotter.engine._reference.state() is not None  # the new reference
+    finally:
+        ref_app.sessions.close_all()
+
+
 def test_an_unknown_channel_is_named(app: SpotterApp) -> None:
     with pytest.raises(ValueError, match="no channel 'mirror': the tabs are webcam, server"):
         app.sessions.get("s").channel("mirror")

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             blocks.queue(default_concurrency_limit=args.concurrency).launch(
                 server_name=args.host, server_port=args.port, share=bool(args.share),
                 max_file_size=f"{args.max_upload_mb}mb", show_error=True, ssr_mode=False,
-                footer_links=[])
+                footer_links=[], js=blocks.page_js)
         except KeyboardInterrupt:
             pass
         finally:

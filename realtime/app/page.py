@@ -23,6 +23,40 @@ SETTINGS_NOTE = ("Settings apply to new streams: the first webcam frame or serve
 NEUTRAL_NOTE = ("**Neutral face now** restarts the person's reference, for models that compare "
                 "the face with its own recent average: press it while the face is at rest "
                 "(the status line says whether the loaded model uses one).")
+# Space starts or stops the stream of the tab in view (not while typing or on a control that
+# takes Space itself): the webcam's record button; Start/Stop of the server source; Stop of a
+# running recording, else Process upload when a file is there, else the demo clip.
+# Pass it to launch(js=...) (``blocks.page_js``).
+PAGE_JS = """() => {
+  if (window.__spotterKeys) return;
+  window.__spotterKeys = true;
+  const q = (sel) => document.querySelector(sel);
+  const value = (id) => { const el = q(`#${id} textarea, #${id} input`);
+                          return el ? el.value : ""; };
+  const press = (sel) => { const el = q(sel);
+    if (!el || el.disabled) return false; el.click(); return true; };
+  const typing = (t) => t && (t.isContentEditable || ["TEXTAREA", "SELECT"].includes(t.tagName)
+    || (t.tagName === "INPUT" && !["button", "submit"].includes(t.type)));
+  document.addEventListener("keydown", (ev) => {
+    if (ev.code !== "Space" || ev.repeat || ev.ctrlKey || ev.altKey || ev.metaKey
+        || typing(ev.target)) return;
+    const tab = q("button[role=tab][aria-selected=true]");
+    const name = tab ? tab.textContent.trim() : "";
+    let done = false;
+    if (name.startsWith("Webcam")) {
+      done = press("#webcam-in button[aria-label='capture photo']")
+        || press("#webcam-in [title='grant webcam access']");
+    } else if (name.startsWith("Server")) {
+      done = value("server-status").startsWith("running") ? press("#server-stop")
+        : press("#server-start");
+    } else if (name.startsWith("Recording")) {
+      done = value("rec-status").startsWith("running") ? press("#rec-stop")
+        : (press("#rec-start") || press("#rec-demo"));
+    }
+    if (done) { ev.preventDefault(); ev.stopPropagation(); }
+  }, true);
+}"""
+KEYS_NOTE = "**Space** starts or stops the stream of the tab in view."
 FRAME_HEIGHT_PX = 480  # displayed height of the annotated frames
 WEBCAM_POLL_S = 1.0  # the webcam tab's slow refresh (catches results lost at Stop)
 
@@ -62,6 +96,7 @@ def build_page(app: SpotterApp) -> Any:
         with gr.Accordion("Settings", open=False):
             settings = _settings_box(app.config.settings)
         _layer_toggles(app)
+        gr.Markdown(KEYS_NOTE, elem_id="keys-note")
         with gr.Tabs():
             with gr.Tab("Webcam", id="webcam"):
                 _webcam_tab(app, settings)
@@ -71,6 +106,7 @@ def build_page(app: SpotterApp) -> Any:
                 _recording_tab(app, settings)
         blocks.unload(app.on_unload)
     app.blocks = blocks
+    blocks.page_js = PAGE_JS  # for launch(js=...): the Space key
     blocks.spotter_app = app  # for tests and embedding: the logic behind the page
     return blocks
 
@@ -261,7 +297,8 @@ def build_app(weights_dir: str | Path = DEFAULT_WEIGHTS, *, provider: str = "aut
               timeline_s: float = 10.0, server_source: bool = True) -> Any:
     """Build the page (``gr.Blocks``); its logic is ``blocks.spotter_app`` (a SpotterApp).
 
-    Launch with ``blocks.queue().launch(max_file_size=f"{max_upload_mb}mb")`` or use
+    Launch with ``blocks.queue().launch(max_file_size=f"{max_upload_mb}mb",
+    js=blocks.page_js)`` (``js``: the Space key) or use
     ``python -m realtime serve``. The graphs are opened per stream, when it starts.
     """
     config = AppConfig(weights_dir=Path(weights_dir), provider=provider, mode=mode,

@@ -93,7 +93,7 @@ def serve(blocks: Any, max_upload_mb: int = 50) -> Iterator[str]:
     port = free_port()
     blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
                   quiet=True, ssr_mode=False, max_file_size=f"{max_upload_mb}mb",
-                  show_error=True)
+                  show_error=True, js=getattr(blocks, "page_js", None))
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -29,6 +29,7 @@ def test_serve_binds_loopback_and_never_shares_by_default(exported_graphs, launc
     assert blocks.analytics_enabled is False  # no telemetry requests
     assert blocks.spotter_app.config.server_source is True
     assert blocks.spotter_app.config.concurrency == 4
+    assert "Space" in kw["js"] and kw["js"] == blocks.page_js  # the page's keyboard script
 
 
 @pytest.mark.parametrize("flags, shared, server_source", [

@@ -44,7 +44,7 @@ from realtime import contract as C
 from realtime.reference import InputTransform, ReferenceDifference, transform_video
 from realtime.vocab import check_int, check_number
 
-INT8_BACKBONE_FILE = "backbone_int8.onnx"
+INT8_BACKBONE_FILE = C.INT8_BACKBONE_FILE
 SHARED_WEIGHTS_FILE = "stsnet_sw.weights"
 DEFAULT_CALIB_CROPS = 256
 MAX_F1_DROP = 0.01

@@ -26,6 +26,7 @@ CONTRACT_KEY = "stsnet_sw.contract"
 CONTRACT_VERSION = 1
 GRAPH_KINDS = ("backbone", "head", "window")
 GRAPH_FILES = {"backbone": "backbone.onnx", "head": "head.onnx", "window": "stsnet_sw.onnx"}
+INT8_BACKBONE_FILE = "backbone_int8.onnx"  # python -m export quantize; the CPU default if shipped
 
 # Input/output names per graph. Dimensions named by strings are dynamic.
 BACKBONE_INPUT = "frames"  # (N, 1, S, S) float32 in [0, 1]

@@ -213,6 +213,8 @@ class Spotter:
     engine: an already built engine to use instead of opening ``weights_dir``.
     on_face_timing: ``callback(stage, ms)`` for the face cropper's steps (see
         :class:`~realtime.face.FaceCropper`); None times nothing.
+    backbone_file: see :class:`realtime.engine.Engine` (None: the folder's int8 backbone on
+        CPU when it has one, else ``backbone.onnx``).
     """
 
     def __init__(self, weights_dir: str | Path = DEFAULT_WEIGHTS, provider: str = "auto",
@@ -220,7 +222,8 @@ class Spotter:
                  postprocess: PostprocessConfig | PostprocessChoice | None = None,
                  threshold: float | None = None, *, threads: int | None = None,
                  source_name: str | None = None, engine: Engine | None = None,
-                 on_face_timing: TimingCallback | None = None) -> None:
+                 on_face_timing: TimingCallback | None = None,
+                 backbone_file: str | Path | None = None) -> None:
         self.face_config = face_config if face_config is not None else FaceCropConfig()
         if not isinstance(self.face_config, FaceCropConfig):
             raise ValueError(f"face_config must be a FaceCropConfig, "
@@ -233,7 +236,8 @@ class Spotter:
         self.weights_dir = Path(weights_dir)
         if engine is None:
             try:
-                engine = Engine(self.weights_dir, provider=provider, mode=mode, threads=threads)
+                engine = Engine(self.weights_dir, provider=provider, mode=mode, threads=threads,
+                                backbone_file=backbone_file)
             except EngineError as exc:
                 if self.weights_dir == DEFAULT_WEIGHTS and not (
                         DEFAULT_WEIGHTS / "backbone.onnx").is_file():

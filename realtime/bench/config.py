@@ -11,6 +11,7 @@ from realtime.vocab import check_choice, check_int, check_number, check_threads,
 
 MODES = ("cached", "window", "cached-int8", "eager")
 INT8_FILE = "backbone_int8.onnx"
+FP32_BACKBONE = "backbone.onnx"  # named explicitly: a folder's int8 backbone is the CPU default
 DEFAULT_FRAMES = 300
 DEFAULT_RUNS = 3
 DEFAULT_WARMUP = 30

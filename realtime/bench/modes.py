@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from realtime.bench.config import INT8_FILE, BenchConfig
+from realtime.bench.config import FP32_BACKBONE, INT8_FILE, BenchConfig
 from realtime.bench.measurements import fresh_timer, latency_summary
 
 _PAUSE_S = 0.2  # between modes: lets the previous mode's worker threads go idle
@@ -95,7 +95,7 @@ def load_eager_reference(cfg: BenchConfig, provider: str) -> tuple[Any, str]:
 def _runners(cfg: BenchConfig, first_crop: np.ndarray
              ) -> tuple[list[ModeRunner], dict[str, str]]:
     """The modes this run compares, and why each left-out mode is left out."""
-    runners = [_engine_runner("cached", cfg, mode="cached"),
+    runners = [_engine_runner("cached", cfg, mode="cached", backbone_file=FP32_BACKBONE),
                _engine_runner("window", cfg, mode="window")]
     notes: dict[str, str] = {}
     if cfg.int8 is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from realtime.bench.clips import ClipInfo, clip_info, write_resized_clip
-from realtime.bench.config import BenchConfig, BenchError
+from realtime.bench.config import FP32_BACKBONE, BenchConfig, BenchError
 from realtime.bench.measurements import (
     load_average,
     machine_info,
@@ -72,7 +72,8 @@ def _measure(cfg: BenchConfig, clip: Path, say: Callable[[str], None], command: 
                    "size": [info.width, info.height], "fps": info.fps, "frames": info.frames,
                    "resized": cfg.resize is not None},
     }
-    engine = Engine(cfg.weights, provider=cfg.provider, threads=cfg.threads)
+    engine = Engine(cfg.weights, provider=cfg.provider, threads=cfg.threads,
+                    backbone_file=FP32_BACKBONE)  # fp32; int8 has rows of its own
     result["engine"] = _engine_info(engine, cfg)
     say(f"engine: {engine.describe()}")
     say("stages (one thread, frame by frame):")

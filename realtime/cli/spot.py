@@ -53,6 +53,8 @@ from realtime.cli.options import (
 )
 from realtime.vocab import Interval, check_int
 
+FP32_FILE = "backbone.onnx"  # --fp32
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", default=None,
@@ -66,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-out", type=Path, default=None, metavar="FILE.mp4",
                         help="write the annotated video here (face box, label, event flashes)")
     add_provider_option(parser)
+    parser.add_argument("--fp32", action="store_true",
+                        help="use the float32 backbone on CPU even where the weights folder "
+                             "ships an int8 one (backbone_int8.onnx, the CPU default there)")
     parser.add_argument("--mode", choices=("cached", "window"), default="cached",
                         help="cached: backbone once per frame + window head (default); "
                              "window: whole-window graph each frame")
@@ -430,7 +435,8 @@ class SpotRun:
         spec = self._source_spec()
         with hush_native_stderr(not getattr(a, "verbose", False)):
             self.spotter = Spotter(a.weights, provider=a.provider, mode=a.mode,
-                                   postprocess=choice, threads=a.threads)
+                                   postprocess=choice, threads=a.threads,
+                                   backbone_file=FP32_FILE if getattr(a, "fp32", False) else None)
             self.spotter.cropper.detect_faces(np.zeros((64, 64, 3), np.uint8))  # warm-up: its
             # start-up lines land in the hush too
         if not a.quiet:

@@ -58,7 +58,10 @@ class Engine:
     warmup: run each graph once at start-up so the first real frame is not slow.
     backbone_file: the backbone graph to use in cached mode instead of ``backbone.onnx``: a file
         name in ``graph_dir`` or a path (e.g. ``backbone_int8.onnx`` from
-        ``python -m export quantize``); it must carry the same checkpoint's contract.
+        ``python -m export quantize``); it must carry the same checkpoint's contract. None:
+        ``backbone_int8.onnx`` on CPU when the folder holds one (the shipped weights do once
+        its F1 gate passed; ``backbone_file="backbone.onnx"`` forces fp32), else
+        ``backbone.onnx``.
 
     Attributes after construction: ``provider`` ("cuda" or "cpu", the one in use),
     ``provider_note`` (why, when "auto" fell back), ``contract`` (the graphs' metadata),
@@ -80,8 +83,12 @@ class Engine:
         self.threads = threads
         self.device_id = device_id
         self.timings = EngineTimings()
-        graphs = open_graphs(GraphFiles(self.graph_dir, self.backbone_path, mode), provider,
-                             threads, device_id)
+        int8 = self.graph_dir / C.INT8_BACKBONE_FILE
+        cpu_backbone = int8 if backbone_file is None and int8.is_file() else None
+        graphs = open_graphs(GraphFiles(self.graph_dir, self.backbone_path, mode, cpu_backbone),
+                             provider, threads, device_id)
+        if graphs.backbone_path is not None:
+            self.backbone_path = graphs.backbone_path  # the int8 one on CPU when shipped
         self.provider, self.provider_note = graphs.provider, graphs.provider_note
         self.sessions: dict[str, Any] = dict(graphs.sessions)
         c = self.contract = graphs.contract

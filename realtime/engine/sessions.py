@@ -119,6 +119,13 @@ class GraphFiles:
     graph_dir: Path
     backbone_path: Path
     mode: str
+    cpu_backbone_path: Path | None = None  # used instead of backbone_path when on CPU
+
+    def on(self, provider: str) -> GraphFiles:
+        """The files for ``provider``: the CPU backbone (e.g. int8) replaces the default one."""
+        if provider == "cpu" and self.cpu_backbone_path is not None:
+            return GraphFiles(self.graph_dir, self.cpu_backbone_path, self.mode)
+        return GraphFiles(self.graph_dir, self.backbone_path, self.mode)
 
     def path(self, kind: str) -> Path:
         """The file of graph ``kind`` ("backbone", "head" or "window")."""
@@ -156,6 +163,7 @@ class Graphs:
     provider: str  # "cuda" or "cpu": the one in use
     provider_note: str  # why this provider (e.g. why "auto" fell back)
     device_id: int
+    backbone_path: Path | None = None  # the backbone file opened (cached mode)
 
     @property
     def backbone(self) -> Any:
@@ -227,11 +235,11 @@ def open_graphs(files: GraphFiles, provider: str, threads: int | None,
     files.check()
     chosen, note = choose_provider(provider, device_id)
     try:
-        sessions, contract = _open_mode(files, chosen, threads, device_id)
+        sessions, contract = _open_mode(files.on(chosen), chosen, threads, device_id)
     except CudaStartError as exc:
         if provider != "auto":
             raise
         chosen, note = "cpu", f"CUDA not usable ({exc}); running on CPU"
-        sessions, contract = _open_mode(files, chosen, threads, device_id)
+        sessions, contract = _open_mode(files.on(chosen), chosen, threads, device_id)
     return Graphs(sessions=sessions, contract=contract, provider=chosen, provider_note=note,
-                  device_id=device_id)
+                  device_id=device_id, backbone_path=files.on(chosen).backbone_path)

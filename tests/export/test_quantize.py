@@ -91,6 +91,22 @@ def test_engine_streams_with_the_int8_backbone(exported_graphs, int8_graph: Path
         Engine(exported_graphs.out_dir, provider="cpu", backbone_file="  ")
 
 
+def test_a_folders_int8_backbone_is_the_cpu_default(exported_graphs, int8_graph: Path,
+                                                    tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "weights"
+    shutil.copytree(exported_graphs.out_dir, folder)
+    assert Engine(folder, provider="cpu").backbone_path.name == "backbone.onnx"  # none there
+    shutil.copy(int8_graph, folder / INT8_BACKBONE_FILE)
+    default = Engine(folder, provider="cpu")
+    assert default.backbone_path.name == INT8_BACKBONE_FILE
+    assert "backbone=backbone_int8.onnx" in default.describe()
+    fp32 = Engine(folder, provider="cpu", backbone_file="backbone.onnx")
+    assert fp32.backbone_path.name == "backbone.onnx"
+    assert Engine(folder, provider="cpu", mode="window").mode == "window"  # no backbone used
+
+
 def _write_cache(folder: Path, lengths: list[int], valid_every: int = 2) -> None:
     rng = np.random.default_rng(0)
     for v, n in enumerate(lengths):

@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ONNX Runtime CPU threads (default: one per physical core)")
     parser.add_argument("--recommended", action="store_true",
                         help="choose nothing: score the graphs' own recommended setting (their "
-                             "contract) on the test subjects, e.g. for an int8 backbone's gate")
+                             "contract) on the test subjects (every video when the dataset has "
+                             "no split.csv), e.g. an int8 backbone's gate or a check set")
     parser.add_argument("--into", type=Path, default=None, metavar="CHECKPOINT",
                         help="store the chosen setting in this checkpoint's metadata (export "
                              "the graphs again afterwards to carry it into their contract)")
@@ -107,8 +108,6 @@ PAPER_SETTINGS: dict[str, Setting] = {"no_merging": (0, None, False),
 def _load(args: argparse.Namespace) -> tuple[OnnxPredictor, dict[str, str], list[TrainVideo]]:
     """Predictor, split and videos; ValueError/DatasetError/OSError on bad input."""
     split = read_split(args.data)
-    if not {"validation", "test"} <= set(split.values()):
-        raise DatasetError(f"{args.data}/split.csv needs validation and test subjects")
     predictor = OnnxPredictor(args.graphs, threads=args.threads)
     if args.into is not None:
         from export.checkpoint import CheckpointError, load_checkpoint
@@ -119,6 +118,13 @@ def _load(args: argparse.Namespace) -> tuple[OnnxPredictor, dict[str, str], list
             raise ValueError(f"--into: {exc}") from None
     videos, _ = load_videos(args.data, "generic", args.cache, ModelConfig(), progress=False,
                             transform=False)
+    if args.recommended and not split:  # a check set: every video is scored
+        split = {v.subject: "test" for v in videos}
+    needed = {"test"} if args.recommended else {"validation", "test"}
+    if not needed <= set(split.values()):
+        raise DatasetError(f"{args.data}/split.csv needs {' and '.join(sorted(needed))} subjects"
+                           + ("" if args.recommended else
+                              " (--recommended scores a dataset without one in full)"))
     return predictor, split, videos
 
 

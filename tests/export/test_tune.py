@@ -127,3 +127,26 @@ def test_cli_end_to_end_on_a_tiny_dataset(tiny_synth: Path, tiny_subjects: list[
     assert rec["setting"] == stored
     assert rec["test_with_recommended"] == result["test_with_best"]  # same setting, same test
     assert "test with recommended" in capsys.readouterr().out
+
+
+def test_recommended_scores_a_dataset_without_a_split(tiny_synth: Path, tmp_path: Path,
+                                                      tuned: tuple[Path, PostprocessSetting]
+                                                      ) -> None:
+    import json
+
+    import shutil
+
+    root, setting = tuned
+    data = tmp_path / "check"
+    shutil.copytree(tiny_synth, data)
+    (data / "split.csv").unlink(missing_ok=True)  # a check set has none
+    out = tmp_path / "r.json"
+    assert main(["tune", "--graphs", str(root / "graphs"), "--data", str(data), "--cache",
+                 str(tmp_path / "cache"), "--threads", "1", "--recommended", "--json",
+                 str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["setting"] == setting.to_dict()
+    total = result["test_with_recommended"]["overall"]["total"]
+    from export.datasets import load_dataset
+
+    assert total == sum(len(v.annotations) for v in load_dataset(data).videos)

@@ -133,7 +133,6 @@ def test_recommended_scores_a_dataset_without_a_split(tiny_synth: Path, tmp_path
                                                       tuned: tuple[Path, PostprocessSetting]
                                                       ) -> None:
     import json
-
     import shutil
 
     root, setting = tuned

@@ -24,6 +24,7 @@ Torch-free.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -56,9 +57,10 @@ from realtime.postprocess import (
     label_of,
 )
 from realtime.readers import DEFAULT_FPS
+from realtime.resample import Resampler, needs_resampling
 from realtime.sources import Frame, Source, open_source
 from realtime.timing import EngineTimings, StageTimer
-from realtime.vocab import check_int, is_number
+from realtime.vocab import check_bool, check_int, is_number
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,7 @@ class SpotterStats:
     segments: int = 0
     cut_short: int = 0
     multiple_faces_frames: int = 0
+    resampled_out: int = 0  # source frames skipped to see the stream at the training rate
     first_error: str | None = None
     face_status: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys((*FACE_STATUSES, STATUS_INVALID), 0))
@@ -215,6 +218,9 @@ class Spotter:
         :class:`~realtime.face.FaceCropper`); None times nothing.
     backbone_file: see :class:`realtime.engine.Engine` (None: the folder's int8 backbone on
         CPU when it has one, else ``backbone.onnx``).
+    resample: show the model a source of at least 1.5x its training rate (``train_fps`` in the
+        contract) at the training rate, as :class:`realtime.resample.Resampler` does; events
+        and outputs keep the source's frame numbers and times. False feeds every frame.
     """
 
     def __init__(self, weights_dir: str | Path = DEFAULT_WEIGHTS, provider: str = "auto",
@@ -223,7 +229,7 @@ class Spotter:
                  threshold: float | None = None, *, threads: int | None = None,
                  source_name: str | None = None, engine: Engine | None = None,
                  on_face_timing: TimingCallback | None = None,
-                 backbone_file: str | Path | None = None) -> None:
+                 backbone_file: str | Path | None = None, resample: bool = True) -> None:
         self.face_config = face_config if face_config is not None else FaceCropConfig()
         if not isinstance(self.face_config, FaceCropConfig):
             raise ValueError(f"face_config must be a FaceCropConfig, "
@@ -264,6 +270,9 @@ class Spotter:
         self._pending_crops: list[np.ndarray] = []
         self._pending_tags: list[tuple[int, float]] = []
         self._context = 0  # leading entries of the pending lists that were classified already
+        self.resample = check_bool("resample", resample)
+        self._resampler: Resampler | None = None  # created at the first frame when needed
+        self._last_face: tuple[FaceResult | None, str] = (None, STATUS_INVALID)
         self.fps_warning: str | None = None  # set (and logged once) when the source's frame
         # rate differs from the training rate by more than 15 %
 
@@ -285,6 +294,7 @@ class Spotter:
             self._merger.reset()
         self._merger = None
         self._fps = None
+        self._resampler = None
         self._last_index = None
         self._last_shape = None
         self._clear_pending()
@@ -294,6 +304,7 @@ class Spotter:
         as ``cut_short`` and empty the window. Returns the events."""
         events = self._run_pending()
         events += self._break()
+        events = self._source_events(events)
         self.stats.count_events(events)
         return events
 
@@ -401,12 +412,63 @@ class Spotter:
         self.stats.count_events(events)
         self.stats.last_s = time.perf_counter()
 
+    # -- resampling (realtime.resample) ----------------------------------------------------------
+    @property
+    def resampler(self) -> Resampler | None:
+        """The stream's resampler (None: every frame goes to the model)."""
+        return self._resampler
+
+    def _model_frame(self, frame: Frame) -> Frame | None:
+        """``frame`` as the model sees it: renumbered on the training rate's grid when the
+        stream is resampled; None when resampling skips it."""
+        if self._merger is None and self._resampler is None and self.resample:
+            train_fps = getattr(getattr(self.engine, "contract", None), "train_fps", None)
+            if needs_resampling(train_fps, frame.fps):
+                self._resampler = Resampler(train_fps)
+                log.info("resampling the %.1f fps source to the model's %g fps", frame.fps,
+                         train_fps)
+        rs = self._resampler
+        if rs is None:
+            return frame
+        tick = rs.keep(frame.index, frame.time_s)
+        if tick is None:
+            self.stats.resampled_out += 1
+            return None
+        return dataclasses.replace(frame, index=tick, fps=rs.target_fps)
+
+    def _source_events(self, events: list[Event]) -> list[Event]:
+        rs = self._resampler
+        return events if rs is None or not events else [rs.to_source(e) for e in events]
+
+    def _skipped(self, frame: Frame) -> FrameOutput:
+        """What a frame skipped by resampling shows: the last face, nothing classified."""
+        face, status = self._last_face
+        merger = self._merger
+        return FrameOutput(index=int(frame.index), time_s=float(frame.time_s), face=face,
+                           face_status=status,
+                           open_expression=None if merger is None else merger.state.open_label)
+
     def process(self, frame: Frame) -> FrameOutput:
         """The one per-frame step: crop, classify, merge one frame (frames in order).
 
         Returns what happened, events included; :meth:`run`, the page and the benchmark all
-        go through it.
+        go through it. A frame that resampling skips is not cropped or classified.
         """
+        model_frame = self._model_frame(frame)
+        if model_frame is None:
+            return self._skipped(frame)
+        out = self._process_frame(model_frame)
+        self._last_face = (out.face, out.face_status)
+        rs = self._resampler
+        if rs is None:
+            return out
+        return dataclasses.replace(
+            out, index=int(frame.index), time_s=float(frame.time_s),
+            classified_index=None if out.classified_index is None
+            else rs.source_frame(out.classified_index),
+            events=tuple(self._source_events(list(out.events))))
+
+    def _process_frame(self, frame: Frame) -> FrameOutput:
         merger = self._ensure_merger(frame.fps)
         face, status, reason, error = self._face_step(frame)
         t0 = time.perf_counter()
@@ -459,6 +521,10 @@ class Spotter:
 
     def _process_batched(self, frame: Frame, batch_frames: int) -> list[Event]:
         """Batch-mode counterpart of :meth:`process`: same events, emitted per batch."""
+        model_frame = self._model_frame(frame)
+        if model_frame is None:
+            return []
+        frame = model_frame
         self._ensure_merger(frame.fps)
         face, _, reason, _ = self._face_step(frame)
         events = self._window_break(reason)
@@ -467,6 +533,7 @@ class Spotter:
             self._pending_tags.append((int(frame.index), float(frame.time_s)))
             if len(self._pending_crops) - self._context >= batch_frames:
                 events += self._run_pending()
+        events = self._source_events(events)
         self._finish(events)
         return events
 

@@ -195,6 +195,10 @@ def _summary(spotter: Any, source: Any, elapsed_s: float, interrupted: bool) -> 
         f"  per frame: face {st.face.mean_ms:.1f} ms, backbone {t.backbone.mean_ms:.1f} ms, "
         f"head {t.head.mean_ms:.1f} ms (per window)",
     ]
+    rs = getattr(spotter, "resampler", None)
+    if rs is not None:
+        lines.append(f"  resampled to the model's {rs.target_fps:g} fps: {rs.kept} frames "
+                     f"seen by the model, {rs.skipped} skipped (events use source frames)")
     if st.first_error:
         lines.append(f"  first invalid frame: {st.first_error}")
     return "\n".join(lines)

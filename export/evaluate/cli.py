@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--subjects", default="", help="comma list: evaluate only these subjects")
     model.add_argument("--onnx", metavar="DIR",
                        help="run the exported graphs in DIR with ONNX Runtime instead of PyTorch")
+    model.add_argument("--live", action="store_true",
+                       help="with --onnx DIR --data ROOT (no checkpoint): decode every video "
+                            "and run the live spotter on it (its face cropper, the graphs' "
+                            "recommended post-processing, resampling of faster sources), as "
+                            "`python -m realtime spot --source VIDEO` does; torch-free")
     model.add_argument("--out", metavar="DIR",
                        help="write results.md/json, intervals CSVs and timeline PNGs here")
 
@@ -39,6 +44,10 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     if not (0.0 < args.iou <= 1.0):
         return _fail(f"--iou must be in (0, 1], got {args.iou}")
+    if args.live:
+        from export.evaluate.live import run_live
+
+        return run_live(args)
     if args.checkpoint:
         return run_model(args)
     return run_intervals(args)

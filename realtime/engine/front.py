@@ -185,6 +185,33 @@ class Engine:
                              f"got {_array_problem(crops)}")
         return self._batch.run(crops, check_int("batch", batch, 1))
 
+    # -- several faces: one backbone call for the crops of all faces --------------------------
+    def frame_entries(self, inputs: np.ndarray) -> np.ndarray:
+        """Window entries of N network inputs ((N, S, S) uint8, one per face, input transform
+        already applied): feature maps from one backbone call in cached mode, scaled crops in
+        window mode. ``(N, *entry_shape)`` float32; the streaming tape is not touched."""
+        s = self.crop_size
+        if not isinstance(inputs, np.ndarray) or inputs.ndim != 3 or inputs.shape[1:] != (s, s) \
+                or inputs.dtype != np.uint8 or len(inputs) == 0:
+            raise ValueError(f"inputs must be an (N >= 1, {s}, {s}) uint8 array, "
+                             f"got {_array_problem(inputs)}")
+        out = np.empty((len(inputs), *self._store.frame_shape), np.float32)
+        self._store.batch_into(inputs, out, len(inputs))
+        return out
+
+    def classify_windows(self, windows: np.ndarray) -> BatchOutput:
+        """Classify B windows of entries ((B, K, *entry_shape) float32, from
+        :meth:`frame_entries`) in one head call (the whole-window graph in window mode)."""
+        shape = (self.window, *self._store.frame_shape)
+        if not isinstance(windows, np.ndarray) or windows.ndim != len(shape) + 1 \
+                or windows.shape[1:] != shape or windows.dtype != np.float32 or not len(windows):
+            raise ValueError(f"windows must be a (B >= 1, {', '.join(map(str, shape))}) float32 "
+                             f"array, got {_array_problem(windows)}")
+        with self.timings.head.measure(len(windows)):
+            probs, scores, keys = self._store.run_head_batch(windows)
+        return BatchOutput(probs=np.asarray(probs), keyframe_scores=np.asarray(scores),
+                           key_indices=np.asarray(keys), first_middle=self.frames_behind)
+
     # -- info ----------------------------------------------------------------------------------
     def describe(self) -> str:
         """One line: provider, mode, graphs and model identity."""

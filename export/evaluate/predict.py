@@ -98,8 +98,10 @@ class OnnxPredictor:
                  ) -> None:
         from realtime.engine import Engine
 
+        # backbone.onnx by name: a folder's int8 backbone (the live CPU default) is evaluated
+        # through `export quantize --eval-folder`, whose backbone.onnx is the int8 graph.
         self.engine = Engine(graph_dir, provider="cpu", mode="cached", warmup=False,
-                             threads=threads)
+                             threads=threads, backbone_file="backbone.onnx")
         self.batch = batch_frames
         self.window: int = self.engine.window
         self.class_names: tuple[str, ...] = tuple(self.engine.class_names)

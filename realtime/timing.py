@@ -78,19 +78,21 @@ class StageTimer:
 class EngineTimings:
     """Per-stage timings of an engine (perf_counter around each onnxruntime call).
 
-    backbone: per frame (cached mode; includes the input transform, the crop's conversion and
-        upload).
+    input: per frame, the input transform of ``Engine.push`` (the contract's reference or lag
+        difference; a copy-free pass-through for raw crops).
+    backbone: per frame (cached mode; the crop's conversion, upload and the backbone graph).
     head: per window (cached mode: head.onnx; window mode: stsnet_sw.onnx).
     push: whole ``Engine.push`` calls, per frame.
     """
 
     def __init__(self) -> None:
+        self.input = StageTimer("input")
         self.backbone = StageTimer("backbone")
         self.head = StageTimer("head")
         self.push = StageTimer("push")
 
-    def _stages(self) -> tuple[StageTimer, StageTimer, StageTimer]:
-        return self.backbone, self.head, self.push
+    def _stages(self) -> tuple[StageTimer, ...]:
+        return self.input, self.backbone, self.head, self.push
 
     def reset(self) -> None:
         """Forget every stage's samples."""

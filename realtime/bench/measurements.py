@@ -164,6 +164,7 @@ class _StagePass:
             "face_detect_frames": latency_summary(s["face_detect"]),
             "face_track_frames": latency_summary(s["face_track"]),
             "crop": latency_summary(s["crop"]),
+            "input_transform": latency_summary(t.input.recent),
             "backbone": latency_summary(t.backbone.recent),
             "head": latency_summary(t.head.recent),
             "merge": latency_summary(s["merge"]),

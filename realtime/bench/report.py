@@ -21,6 +21,7 @@ STAGE_LABELS = {
     "decode": "decode (OpenCV)", "face_detect_track": "face detect/track (per frame)",
     "face_detect_frames": "  frames with a detector run",
     "face_track_frames": "  frames tracked only", "crop": "crop (box + cut + resize)",
+    "input_transform": "input transform (1 frame; the contract's difference image)",
     "backbone": "backbone (1 frame)", "head": "head (1 window)",
     "merge": "merge (online merger)",
     "window_inference": "**per-window inference** (backbone + head)",

@@ -152,8 +152,10 @@ class Engine:
         self._tags.append(tag)
         if rebase is not None:
             store.rebase(*rebase)
+        with self.timings.input.measure():
+            network_input = self._reference.update(crop, out=self._input)  # crop when raw
         with store.frame_timer():
-            store.put(slot, self._reference.update(crop, out=self._input))  # crop when raw
+            store.put(slot, network_input)
         out = None
         if tape.ready:
             with self.timings.head.measure():

@@ -58,13 +58,15 @@ def test_measure_records_the_block_even_when_it_raises() -> None:
     assert t.count == 2 and t.items == 3
 
 
-def test_engine_timings_groups_three_stages() -> None:
+def test_engine_timings_groups_four_stages() -> None:
     et = EngineTimings()
+    et.input.add(0.03)
     et.backbone.add(2.0)
     et.head.add(1.0)
     et.push.add(3.5)
     d = et.to_dict()
-    assert list(d) == ["backbone", "head", "push"]
+    assert list(d) == ["input", "backbone", "head", "push"]
+    assert d["input"]["count"] == 1
     assert d["push"]["mean_ms"] == 3.5 and d["head"]["count"] == 1
     # A stage swapped for a fresh timer (the benchmark does this) is the one reported.
     et.head = StageTimer("head", keep=8)

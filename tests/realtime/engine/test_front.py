@@ -132,6 +132,7 @@ def test_timings_are_recorded(graphs, crops: np.ndarray) -> None:
         engine.push(c)
     t = engine.timings
     assert t.backbone.items == 8 and t.head.items == 8 - K + 1 and t.push.items == 8
+    assert t.input.items == 8 and t.input.mean_ms < t.push.mean_ms  # its own stage
     assert 0 < t.backbone.mean_ms < 10_000 and t.head.mean_ms > 0
     assert t.to_dict()["backbone"]["p95_ms"] >= t.to_dict()["backbone"]["p50_ms"]
 

@@ -12,8 +12,9 @@ import html
 import re
 from pathlib import Path
 
+from realtime.contract import CONTRACT_KEY, GRAPH_FILES, Contract
 from realtime.overlay import EXPRESSION_COLORS, STATUS_COLORS
-from realtime.postprocess import PostprocessConfig
+from realtime.postprocess import PostprocessConfig, PostprocessSetting
 
 MODEL_CARD = "MODEL_CARD.md"
 CARD_LEAD = "**Read this first.**"
@@ -34,6 +35,21 @@ def model_summary(weights_dir: str | Path) -> str:
         return NO_CARD
     paragraph = text[start + len(CARD_LEAD):].split("\n\n", 1)[0]
     return " ".join(paragraph.split())
+
+
+def model_recommendation(weights_dir: str | Path) -> PostprocessSetting | None:
+    """The recommended post-processing in the contract of the head graph in ``weights_dir``
+    (read from its metadata, without loading the weights); None when it cannot be read."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    head = Path(weights_dir) / GRAPH_FILES["head"]
+    try:
+        model = onnx.load(str(head), load_external_data=False)
+        meta = {p.key: p.value for p in model.metadata_props}
+        return Contract.from_json(meta[CONTRACT_KEY], head.name).recommended
+    except (OSError, KeyError, ValueError, DecodeError):  # missing, foreign or stale graphs:
+        return None  # the spotter says why when a stream starts
 
 
 def _hex(bgr: tuple[int, int, int]) -> str:

@@ -9,11 +9,12 @@ from typing import Any
 
 import gradio as gr
 
-from realtime.app.about import header_markdown, legend_html
+from realtime.app.about import header_markdown, legend_html, model_recommendation
 from realtime.app.analysis import STATUS_TIP
 from realtime.app.eventlog import render_downloads_html, render_log_html
 from realtime.app.handlers import CACHE_POLICY_S, SpotterApp
-from realtime.app.settings import AppConfig, SpotSettings, settings_note
+from realtime.app.settings import AppConfig, SpotSettings, recommended_settings, settings_note
+from realtime.postprocess import PostprocessSetting
 from realtime.spotter import DEFAULT_WEIGHTS
 from realtime.vocab import VIDEO_SUFFIXES
 
@@ -45,7 +46,7 @@ PAGE_JS = """() => {
     let done = false;
     if (name.startsWith("Webcam")) {
       done = press("#webcam-in button[aria-label='capture photo']")
-        || press("#webcam-in [title='grant webcam access']");
+        || press("#webcam-in [title='grant webcam access'] button");
     } else if (name.startsWith("Server")) {
       done = value("server-status").startsWith("running") ? press("#server-stop")
         : press("#server-start");
@@ -94,6 +95,8 @@ def build_page(app: SpotterApp) -> Any:
         gr.Markdown(header_markdown(app.config.weights_dir), elem_id="about")
         gr.HTML(legend_html(), elem_id="legend")
         with gr.Accordion("Settings", open=False):
+            if app.config.settings_origin:
+                gr.Markdown(app.config.settings_origin, elem_id="set-origin")
             settings = _settings_box(app.config.settings)
         _layer_toggles(app)
         gr.Markdown(KEYS_NOTE, elem_id="keys-note")
@@ -287,6 +290,16 @@ def _wire_source(app: SpotterApp, name: str, w: _SourceControls,
     return timer
 
 
+def default_settings(weights_dir: str | Path) -> tuple[SpotSettings, str]:
+    """The Settings box's defaults: the graphs' recommended post-processing at the webcam's
+    nominal 30 frames/s, and where they come from in words (the paper's setting when the
+    graphs cannot be read)."""
+    setting = model_recommendation(weights_dir)
+    if setting is None:
+        return recommended_settings(PostprocessSetting(), readable=False)
+    return recommended_settings(setting)
+
+
 def build_app(weights_dir: str | Path = DEFAULT_WEIGHTS, *, provider: str = "auto",
               mode: str = "cached", threads: int | None = None,
               settings: SpotSettings | None = None, demo_video: str | Path | None = None,
@@ -301,8 +314,11 @@ def build_app(weights_dir: str | Path = DEFAULT_WEIGHTS, *, provider: str = "aut
     js=blocks.page_js)`` (``js``: the Space key) or use
     ``python -m realtime serve``. The graphs are opened per stream, when it starts.
     """
+    origin = ""
+    if settings is None:
+        settings, origin = default_settings(weights_dir)
     config = AppConfig(weights_dir=Path(weights_dir), provider=provider, mode=mode,
-                       threads=threads, settings=settings or SpotSettings(),
+                       threads=threads, settings=settings, settings_origin=origin,
                        demo_video=None if demo_video is None else Path(demo_video),
                        demo_ground_truth=None if demo_ground_truth is None
                        else Path(demo_ground_truth),

@@ -7,7 +7,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from realtime.postprocess import PostprocessConfig, check_threshold
+from realtime.postprocess import (
+    PAPER_SETTING_NOTE,
+    PostprocessConfig,
+    PostprocessSetting,
+    check_threshold,
+)
 from realtime.spotter import DEFAULT_WEIGHTS
 from realtime.vocab import check_int, check_number, check_threads
 
@@ -47,6 +52,41 @@ class SpotSettings:
                    relabel_by_duration=bool(relabel), threshold=t)
 
 
+RECOMMENDED_AT_FPS = 30.0  # the webcam's nominal rate: the page's defaults are in its frames
+
+
+def recommended_settings(setting: PostprocessSetting, fps: float = RECOMMENDED_AT_FPS,
+                         readable: bool = True) -> tuple[SpotSettings, str]:
+    """The page's default settings from a model's recommended post-processing at ``fps``,
+    and a line saying in plain words what they are and where they come from (``readable``
+    False: the graphs could not be read, ``setting`` stands in)."""
+    config = setting.config(fps)
+    settings = SpotSettings(merge_gap_frames=config.merge_gap_frames,
+                            min_length_frames=config.min_length_frames,
+                            relabel_by_duration=config.relabel_by_duration,
+                            threshold=setting.expression_threshold)
+
+    def frames(n: int) -> str:
+        return f"{n} frame{'' if n == 1 else 's'} ({n / fps:.2f} s)"
+
+    if not readable:
+        source = "the paper's post-processing (the graphs' own recommendation could not be read)"
+    elif setting.chosen_on == PAPER_SETTING_NOTE:
+        source = "the paper's post-processing (the loaded model recommends no other)"
+    else:
+        source = f"the loaded model's recommended post-processing, {setting.chosen_on}"
+    shortest = ("" if config.min_length_frames <= 1 else
+                f", expressions shorter than {frames(config.min_length_frames)} are dropped")
+    rule = ("the most probable class" if setting.expression_threshold is None
+            else f"an expression when its probability is at least "
+                 f"{setting.expression_threshold:g}")
+    kind = ("by duration (micro up to 0.5 s)" if setting.relabel_by_duration
+            else "as the model says")
+    return settings, (f"**Defaults**: {source}. At {fps:g} frames/s: pauses up to "
+                      f"{frames(config.merge_gap_frames)} inside an expression are bridged"
+                      f"{shortest}; labels: {rule}; types: {kind}.")
+
+
 def settings_note(merge_gap: float | None, min_length: float | None, relabel: bool,
                   use_threshold: bool, threshold: float | None, fps: float = 30.0) -> str:
     """The line under the Settings box: what is wrong with the widgets' values, or the
@@ -72,6 +112,7 @@ class AppConfig:
 
     weights_dir, provider, mode, threads: passed to every :class:`Spotter`.
     settings: the defaults shown in the Settings box.
+    settings_origin: a line saying where those defaults come from ("" says nothing).
     demo_video: the clip behind "Play the demo clip" (None: the built-in demo clip).
     demo_ground_truth: intervals CSV of ``demo_video`` for the run summary's score (None:
         the built-in clip's own ground truth, or none for another clip).
@@ -93,6 +134,7 @@ class AppConfig:
     mode: str = "cached"
     threads: int | None = None
     settings: SpotSettings = field(default_factory=SpotSettings)
+    settings_origin: str = ""
     demo_video: Path | None = None
     demo_ground_truth: Path | None = None
     concurrency: int = 4

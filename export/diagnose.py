@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from export.cachedir import cache_help, default_cache_dir
 from export.checkpoint import CheckpointError, model_from_checkpoint
 from export.datasets import FORMATS
 from export.model import STSNetSW, sliding_windows
@@ -132,7 +133,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, help="trained checkpoint")
     parser.add_argument("--data", required=True, type=Path, help="dataset root")
     parser.add_argument("--format", default="auto", choices=FORMATS)
-    parser.add_argument("--cache", type=Path, default=Path("cache"), help="face-crop cache")
+    parser.add_argument("--cache", type=Path, default=default_cache_dir(), help=cache_help())
     parser.add_argument("--held-out", required=True,
                         help="comma list of the subjects the checkpoint was not trained on")
     parser.add_argument("--clips", type=int, default=300, help="training-subject clips")

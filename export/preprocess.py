@@ -188,6 +188,9 @@ def preprocess_dataset(dataset: Dataset, cache_dir: str | Path,
     if progress and todo:
         from tqdm import tqdm
 
+        print(f"cropping {len(todo)} video(s) of {dataset.name} into the face-crop cache "
+              f"{cache_dir / dataset.key()}", file=sys.stderr)
+
         total = sum(_estimate_frames(item) for item, _, _ in todo)
         bar = tqdm(total=total or None, unit="frame", desc=f"crop {dataset.name}",
                    dynamic_ncols=True, file=sys.stderr)

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from export.cachedir import cache_help, default_cache_dir
 from export.datasets import DatasetError, read_split, subjects_in
 from export.model import FEATURE_CHANNELS, Backbone, ModelConfig
 from export.videos import TrainVideo
@@ -251,7 +252,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = PretrainConfig()
     parser.add_argument("--data", required=True, type=Path,
                         help="SynthME dataset root (with <subject>/<video>.frames.csv)")
-    parser.add_argument("--cache", type=Path, default=Path("cache"), help="face-crop cache")
+    parser.add_argument("--cache", type=Path, default=default_cache_dir(), help=cache_help())
     parser.add_argument("--out", required=True, type=Path, help="pretrained backbone file (.pt)")
     parser.add_argument("--split", default="train",
                         help="pretrain on this split of the dataset's split.csv (default train)")

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from export.cachedir import cache_help, default_cache_dir
 from export.checkpoint import load_checkpoint, save_checkpoint
 from export.datasets import FORMATS, read_split
 from export.evaluate import Report, TorchPredictor, evaluate_videos, pool_reports, write_report
@@ -379,8 +380,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d, m = TrainConfig(), ModelConfig()
     parser.add_argument("--data", required=True, type=Path, help="dataset root")
     parser.add_argument("--format", default="auto", choices=FORMATS)
-    parser.add_argument("--cache", type=Path, default=Path("cache"),
-                        help="face-crop cache folder (filled by preprocessing as needed)")
+    parser.add_argument("--cache", type=Path, default=default_cache_dir(), help=cache_help())
     parser.add_argument("--out", required=True, type=Path, help="run folder")
     parser.add_argument("--protocol", default="loso", choices=PROTOCOLS)
     parser.add_argument("--folds", type=int, default=4, help="number of folds for kfold")

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from export.cachedir import cache_help, default_cache_dir
+
 from .framediff import BaselineConfig, evaluate_baseline, motion_signal, spot_video
 from .offd import (
     VARIANTS,
@@ -95,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "landmark regions (thresholds fitted on training subjects)")
     parser.add_argument("--data", required=True, type=Path, help="dataset root")
     parser.add_argument("--format", default="auto", choices=["auto", "casme2", "samm", "generic"])
-    parser.add_argument("--cache", type=Path, default=Path("cache"), help="face-crop cache")
+    parser.add_argument("--cache", type=Path, default=default_cache_dir(), help=cache_help())
     parser.add_argument("--subjects", default="", help="comma list: score only these subjects")
     parser.add_argument("--split", default="", help="score only this split of split.csv "
                                                     "(e.g. test)")

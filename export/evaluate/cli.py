@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from export.cachedir import cache_help, default_cache_dir
 from export.datasets import FORMATS
 from realtime.metrics import IntervalFileError, format_table, read_intervals_csv, score
 
@@ -23,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--checkpoint", metavar="FILE", help="checkpoint to evaluate")
     model.add_argument("--data", metavar="ROOT", help="dataset root (with --checkpoint)")
     model.add_argument("--format", default="auto", choices=FORMATS)
-    model.add_argument("--cache", default="cache", metavar="DIR", help="face-crop cache folder")
+    model.add_argument("--cache", default=default_cache_dir(), metavar="DIR", help=cache_help())
     model.add_argument("--subjects", default="", help="comma list: evaluate only these subjects")
     model.add_argument("--onnx", metavar="DIR",
                        help="run the exported graphs in DIR with ONNX Runtime instead of PyTorch")

@@ -95,6 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "whose input is a reference difference")
     parser.add_argument("--quiet", action="store_true",
                         help="no event lines on stdout; only errors, summary and score")
+    parser.add_argument("--max-faces", type=int, default=None, metavar="N",
+                        help="follow up to N faces at once, each with its own events "
+                             "(face_id 1, 2, ... after the first face; default: all, up to 4); "
+                             "1: the single-face path (the tracked, else the largest face)")
     parser.add_argument("--verbose", action="store_true",
                         help="let FFmpeg, OpenCV and mediapipe print their own logs on stderr "
                              "(default: only this program's one-line messages)")
@@ -174,6 +178,16 @@ def _status_line(fps: float, out: Any, provider: str, mode: str, behind: int) ->
     return f"{fps:4.1f} fps | {ms:4.0f} ms/frame (+{behind} frames window) | {provider}/{mode}"
 
 
+def _faces_line(fs: dict[str, int], frames: int, several: int) -> str:
+    """The summary's face line: how many frames had a usable (classified) face first, then
+    why the others had none; "at the frame edge" is a usable face, said so."""
+    ok, edge = fs.get("ok", 0), fs.get("at_edge", 0)
+    return (f"  faces: usable in {ok + edge} of {frames} frames ({ok} whole, {edge} cut by the "
+            f"frame edge, both classified); not usable: too small {fs.get('too_small', 0)}, "
+            f"not yet confirmed {fs.get('unconfirmed', 0)}, no face {fs.get('no_face', 0)}, "
+            f"unreadable frame {fs.get('invalid_frame', 0)}; several faces in {several} frames")
+
+
 def _summary(spotter: Any, source: Any, elapsed_s: float, interrupted: bool) -> str:
     st = spotter.stats
     eng = spotter.engine
@@ -186,15 +200,16 @@ def _summary(spotter: Any, source: Any, elapsed_s: float, interrupted: bool) -> 
         f"({st.frames / elapsed_s if elapsed_s > 0 else 0.0:.1f} fps; source {src_fps:.1f} fps)"
         f", dropped {dropped}" + (" - interrupted" if interrupted else ""),
         f"  engine: {eng.provider}/{eng.mode} ({eng.provider_note})",
-        f"  faces: ok {fs.get('ok', 0)}, at edge {fs.get('at_edge', 0)}, too small "
-        f"{fs.get('too_small', 0)}, unconfirmed {fs.get('unconfirmed', 0)}, none "
-        f"{fs.get('no_face', 0)}, invalid "
-        f"{fs.get('invalid_frame', 0)}; several faces in {st.multiple_faces_frames} frames",
+        _faces_line(fs, st.frames, st.multiple_faces_frames),
         f"  windows: {st.classified} classified, {st.breaks} breaks",
         f"  events: {st.onsets} onsets, {st.segments} segments ({st.cut_short} cut short)",
         f"  per frame: face {st.face.mean_ms:.1f} ms, backbone {t.backbone.mean_ms:.1f} ms, "
         f"head {t.head.mean_ms:.1f} ms (per window)",
     ]
+    faces_seen = getattr(spotter, "faces_seen", None)
+    if faces_seen is not None:
+        lines.append(f"  faces: {faces_seen} distinct (up to {spotter.max_faces} at once; "
+                     "the first face's events carry no face_id, the others face_id 1, 2, ...)")
     rs = getattr(spotter, "resampler", None)
     if rs is not None:
         lines.append(f"  resampled to the model's {rs.target_fps:g} fps: {rs.kept} frames "
@@ -459,9 +474,25 @@ class SpotRun:
             self.video = VideoSink(a.video_out, self.source.fps)
             self.overlay = Overlay(self.spotter.class_names)
 
+    def _several_faces(self) -> None:
+        """Unless ``--max-faces 1``: follow every face (realtime.multiface) with the spotter
+        built by :meth:`_open`, and draw each face in its own colour."""
+        from realtime.multiface import MultiSpotter
+        from realtime.overlay import FacesOverlay
+        from realtime.tracks import DEFAULT_MAX_FACES, check_max_faces
+
+        n = getattr(self.args, "max_faces", None)
+        n = DEFAULT_MAX_FACES if n is None else check_max_faces(n, "--max-faces")
+        if n == 1:
+            return
+        self.spotter = MultiSpotter(self.spotter, max_faces=n)
+        if self.overlay is not None:
+            self.overlay = FacesOverlay(self.spotter.class_names)
+
     def _stream(self) -> None:
         from realtime.spotter import DEFAULT_BATCH_FRAMES
 
+        self._several_faces()
         a = self.args
         on_frame: Callable[[Any, Any], None] | None = None
         if self.video is not None:

@@ -1,5 +1,6 @@
-"""``spot --neutral-at SECONDS``: the reference restarts at the given media times (issue 15,
-calibration); models without a reference and bad times are refused with one error line."""
+"""Issue 15 in ``spot``: ``--neutral-at SECONDS`` restarts the reference at the given media
+times (calibration; models without a reference and bad times are refused with one error
+line), and the summary's face line leads with the usable faces."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from realtime.__main__ import main
-from tests.realtime.cli.test_spot import BLANK, N_FRAMES, PREDICTABLE, error_lines
 from tests.media import write_video
+from tests.realtime.cli.test_spot import BLANK, N_FRAMES, PREDICTABLE, error_lines
 from tests.realtime.test_spotter import face_clip
 
 
@@ -52,3 +53,14 @@ def test_neutral_at_needs_times_in_seconds(value: str, capsys: pytest.CaptureFix
         main(["spot", "--neutral-at", value])
     assert info.value.code == 2
     assert "is not a time in seconds >= 0" in capsys.readouterr().err
+
+
+def test_the_summary_counts_usable_faces_first() -> None:
+    """Issue 15: "faces: ok 0, at edge 472" read as "no usable face" for a face filling the
+    frame; the line now leads with the frames whose face was classified."""
+    from realtime.cli.spot import _faces_line
+
+    line = _faces_line({"ok": 0, "at_edge": 472, "no_face": 3}, 475, 0)
+    assert line.startswith("  faces: usable in 472 of 475 frames (0 whole, 472 cut by the "
+                           "frame edge, both classified); not usable:")
+    assert "no face 3" in line and "several faces in 0 frames" in line

@@ -10,6 +10,7 @@ import collections
 import logging
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -324,6 +325,7 @@ class SourceChannel(Channel):
         self.sent_seq = -1
         self._t0: float | None = None
         self.ground_truth: list[Interval] | None = None  # the clip's intervals (the demo)
+        self.video_path: Path | None = None  # the file of the run, for the Viewer
 
     @property
     def running(self) -> bool:

@@ -3,6 +3,7 @@ request (for the session) and returning the widgets' new values."""
 
 from __future__ import annotations
 
+import html
 import logging
 import threading
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from realtime.app.channels import Channel, SourceChannel
 from realtime.app.panel import PANEL_SIZE, panel_update, poll_update, skipped
 from realtime.app.sessions import SessionRegistry
 from realtime.app.settings import AppConfig, SpotSettings
+from realtime.app.viewer import RunView
 from realtime.metrics import read_intervals_csv
 from realtime.overlay import LAYERS
 from realtime.sources import SourceError, open_source
@@ -58,6 +60,13 @@ def check_upload(path: str | None, max_upload_mb: int) -> Path:
     if size_mb > max_upload_mb:
         raise ValueError(f"{p.name} is {size_mb:.0f} MB; the limit is {max_upload_mb} MB")
     return p
+
+
+def _view_refused(message: str) -> list[Any]:
+    """[slider, frame, info, timeline] when a run cannot be opened: the reason, in words."""
+    gr.Warning(message, duration=6)
+    return [gr.skip(), gr.skip(), f'<div class="viewer-info">{html.escape(message)}</div>',
+            gr.skip()]
 
 
 def find_demo_video(configured: Path | None) -> Path:
@@ -163,6 +172,68 @@ class SpotterApp:
         channel = session.channel(name)
         channel.recalibrate()
         return panel_update(channel, force=True)
+
+    # -- viewer -----------------------------------------------------------------------------
+    def on_view_last(self, request: gr.Request) -> list[Any]:
+        """"Open this session's last recording": [slider, frame, info, timeline]."""
+        session = self.sessions.get(_session_id(request))
+        if session is None:
+            return skipped(4)
+        rec = session.recording
+        with rec.lock:
+            analysis, run, video = rec.analysis, rec.run, rec.video_path
+            if analysis is None or run is None or not run.finished:
+                return _view_refused("no finished recording in this page yet: play one on the "
+                                     "Recording tab (to its end or Stop), then open it here")
+            if video is None or not video.is_file():
+                return _view_refused(f"the video of the last run is gone (uploads are kept "
+                                     f"{CACHE_POLICY_S[1] // 60} minutes): open it with its "
+                                     "events file instead")
+            try:
+                view = RunView.of_run(analysis, video, rec.ground_truth, rec.download_stem)
+            except ValueError as exc:
+                return _view_refused(strip_paths(str(exc), video))
+        return self._show_view(session, view)
+
+    def on_view_files(self, events_path: str | None, video_path: str | None,
+                      request: gr.Request) -> list[Any]:
+        """"Open files": an events file plus its video -> [slider, frame, info, timeline]."""
+        session = self.sessions.get(_session_id(request))
+        if session is None:
+            return skipped(4)
+        try:
+            if not events_path:
+                raise ValueError("choose an events file (CSV or JSON from the downloads, or "
+                                 "JSONL from spot)")
+            video = check_upload(video_path, self.config.max_upload_mb)
+            view = RunView.of_files(events_path, video)
+        except (ValueError, FileNotFoundError) as exc:
+            return _view_refused(strip_paths(str(exc), events_path or "", video_path or ""))
+        return self._show_view(session, view)
+
+    @staticmethod
+    def _show_view(session: Any, view: RunView) -> list[Any]:
+        session.open_view(view)
+        slider = gr.Slider(minimum=0.0, maximum=round(view.duration_s, 3), value=0.0,
+                           step=round(1.0 / view.fps, 4), interactive=True)
+        return [slider, view.frame(0.0), view.info_html(0.0), view.timeline(0.0)]
+
+    def on_view_seek(self, time_s: float | None, request: gr.Request) -> list[Any]:
+        """The time slider moved: [frame, info, timeline] at that time."""
+        session = self.sessions.find(_session_id(request))
+        view = None if session is None else session.viewer
+        if view is None or time_s is None:
+            return skipped(3)
+        return [view.frame(time_s), view.info_html(time_s), view.timeline(time_s)]
+
+    def on_view_step(self, time_s: float | None, direction: int,
+                     request: gr.Request) -> Any:
+        """Previous / next event: the slider's new value (its change shows the frame)."""
+        session = self.sessions.find(_session_id(request))
+        view = None if session is None else session.viewer
+        if view is None or time_s is None:
+            return gr.skip()
+        return round(view.step(time_s, direction), 4)
 
     def on_layers(self, layers: list[str] | None, request: gr.Request) -> None:
         """The overlay toggles changed: every tab of the session draws only ``layers``."""
@@ -303,6 +374,7 @@ class SpotterApp:
             except (ValueError, SourceError) as exc:
                 return self._refuse(channel, str(exc), spec)
             try:
+                channel.video_path = Path(spec) if Path(spec).is_file() else None
                 channel.start(source, settings,
                               None if channel.continue_stream else Path(spec).stem,
                               source_name=Path(spec).name, ground_truth=ground_truth)

@@ -14,6 +14,7 @@ from realtime.app.analysis import STATUS_TIP
 from realtime.app.eventlog import render_downloads_html, render_log_html
 from realtime.app.handlers import CACHE_POLICY_S, SpotterApp
 from realtime.app.settings import AppConfig, SpotSettings, recommended_settings, settings_note
+from realtime.app.viewer import EVENT_FILE_TYPES
 from realtime.postprocess import PostprocessSetting
 from realtime.spotter import DEFAULT_WEIGHTS
 from realtime.vocab import VIDEO_SUFFIXES
@@ -107,6 +108,8 @@ def build_page(app: SpotterApp) -> Any:
                 _server_tab(app, settings)
             with gr.Tab("Recording", id="recording"):
                 _recording_tab(app, settings)
+            with gr.Tab("Viewer", id="viewer"):
+                _viewer_tab(app)
         blocks.unload(app.on_unload)
     app.blocks = blocks
     blocks.page_js = PAGE_JS  # for launch(js=...): the Space key
@@ -253,6 +256,52 @@ def _wire_neutral(app: SpotterApp, name: str, button: Any, panel: _Panel) -> Non
 
     button.click(on_neutral, inputs=None, outputs=panel.outputs, show_progress="hidden",
                  concurrency_limit=None)
+
+
+def _viewer_tab(app: SpotterApp) -> None:
+    """Open a finished run and scrub it: frame, probabilities, events at the chosen time."""
+    gr.Markdown("Open this page's last recording, or an events file (the CSV or JSON "
+                "downloads, or `spot`'s JSONL) with its video, then move the time slider or "
+                "jump from event to event. This page's runs show the probabilities of every "
+                "classified frame; an events file has only the events.")
+    with gr.Row():
+        last = gr.Button("Open the last recording", elem_id="view-last", variant="primary")
+        events = gr.File(label="Events file", file_types=list(EVENT_FILE_TYPES),
+                         type="filepath", elem_id="view-events")
+        video = gr.File(label="Its video", file_types=list(VIDEO_SUFFIXES), type="filepath",
+                        elem_id="view-video")
+        open_files = gr.Button("Open the files", elem_id="view-open")
+    with gr.Row():
+        back = gr.Button("Previous event", elem_id="view-prev", size="sm", scale=0,
+                         min_width=140)
+        slider = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Time (s)",
+                           elem_id="view-time", interactive=False, scale=4)
+        ahead = gr.Button("Next event", elem_id="view-next", size="sm", scale=0,
+                          min_width=140)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=360):
+            frame = gr.Image(label="Frame", format="jpeg", interactive=False,
+                             elem_id="view-frame", height=FRAME_HEIGHT_PX, buttons=[])
+        with gr.Column(scale=2, min_width=320):
+            info = gr.HTML('<div class="viewer-info">No run opened yet.</div>',
+                           elem_id="view-info")
+            timeline = gr.Image(label="The whole run (white line: the time shown)",
+                                format="png", interactive=False, elem_id="view-timeline",
+                                buttons=[])
+    common: dict[str, Any] = {"show_progress": "hidden", "concurrency_limit": None}
+    shown = [slider, frame, info, timeline]
+    last.click(app.on_view_last, inputs=None, outputs=shown, **common)
+    open_files.click(app.on_view_files, inputs=[events, video], outputs=shown, **common)
+    slider.change(app.on_view_seek, inputs=slider, outputs=[frame, info, timeline],
+                  trigger_mode="always_last", **common)
+
+    def step(direction: int) -> Callable[..., Any]:
+        def on_step(time_s: float, request: gr.Request) -> Any:
+            return app.on_view_step(time_s, direction, request)
+        return on_step
+
+    back.click(step(-1), inputs=slider, outputs=slider, **common)
+    ahead.click(step(1), inputs=slider, outputs=slider, **common)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import threading
 from realtime.app.analysis import SpotterFactory
 from realtime.app.channels import Channel, SourceChannel, WebcamChannel
 from realtime.app.settings import AppConfig
+from realtime.app.viewer import RunView
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,13 @@ class Session:
         self.server = SourceChannel("server", factory, config.timeline_s, continue_stream=True)
         self.recording = SourceChannel("recording", factory, config.timeline_s,
                                        continue_stream=False)
+        self.viewer: RunView | None = None  # the run opened in the Viewer tab
+
+    def open_view(self, view: RunView) -> None:
+        """Show ``view`` in the Viewer tab (the run shown before is released)."""
+        old, self.viewer = self.viewer, view
+        if old is not None:
+            old.close()
 
     def channel(self, name: str) -> Channel:
         """The channel of a tab: ``webcam``, ``server`` or ``recording``."""
@@ -45,6 +53,8 @@ class Session:
 
     def close(self) -> None:
         """Close every channel (stop runs, free spotters); one failing does not stop the others."""
+        if self.viewer is not None:
+            self.viewer.close()
         for channel in (self.webcam, self.server, self.recording):
             try:
                 channel.close()

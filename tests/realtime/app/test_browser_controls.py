@@ -241,3 +241,49 @@ def test_space_starts_and_stops_the_stream_in_view(server, browser) -> None:
         assert session.recording.analysis.frames < REC_FRAMES  # stopped before its end
     finally:
         context.close()
+
+
+def viewer_frame(page) -> int:
+    """The frame the Viewer shows (-1 before a run is open)."""
+    value = page.evaluate("() => { const d = document.querySelector('#view-info .viewer-info');"
+                          " return d && d.dataset.frame !== undefined ? d.dataset.frame : '-1'; }")
+    return int(value)
+
+
+def viewer_events(page) -> list[int]:
+    return page.evaluate("() => Array.from(document.querySelectorAll('#view-info "
+                         ".viewer-event')).map(li => Number(li.dataset.onsetFrame))")
+
+
+def test_the_viewer_scrubs_the_last_recording_to_its_events(server, browser) -> None:
+    url, app = server
+    context, page = open_page(browser, url)
+    try:
+        page.get_by_role("tab", name="Recording").click()
+        play_demo_to_the_end(page)
+        page.get_by_role("tab", name="Viewer").click()
+        page.locator("#view-last").click()
+        wait_until(page, lambda: viewer_frame(page) == 0, 30, "the run to open at frame 0")
+        assert f"frame 0 of {REC_FRAMES}" in page.locator("#view-info").inner_text()
+        wait_until(page, lambda: image_src(page, "view-frame") and image_src(page,
+                   "view-timeline"), 20, "the frame and the whole-run timeline")
+        # Next event: the first expression's onset, with its probabilities.
+        page.locator("#view-next").click()
+        wait_until(page, lambda: viewer_frame(page) == REC_EXPECTED[0][0], 30,
+                   "the first event's onset")
+        assert viewer_events(page) == [REC_EXPECTED[0][0]]
+        assert "probabilities (frame 2)" in page.locator("#view-info").inner_text()
+        # Scrub to 3 s: frame 90, inside the second expression.
+        box = page.locator("#view-time input[type=number]").first
+        box.fill("3")
+        box.press("Enter")
+        wait_until(page, lambda: viewer_frame(page) == 90, 30, "frame 90 at 3 s")
+        assert viewer_events(page) == [REC_EXPECTED[1][0]]
+        # Into the face loss: nothing classified, no expression under way.
+        box.fill("1.4")
+        box.press("Enter")
+        wait_until(page, lambda: viewer_frame(page) == 42, 30, "frame 42 at 1.4 s")
+        assert viewer_events(page) == []
+        assert "none here" in page.locator("#view-info").inner_text()
+    finally:
+        context.close()

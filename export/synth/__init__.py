@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frame rate: 30 (like CAS(ME)^2) or 200 (like SAMM)")
     parser.add_argument("--subjects", type=int, default=None,
                         help="number of subjects (default: every person found; more than "
-                             "that reuses faces mirrored)")
+                             "that reuses the same faces re-toned and mirrored, not new people, "
+                             "and says which)")
     parser.add_argument("--videos-per-subject", type=int, default=None,
                         help="videos per subject (default 2)")
     parser.add_argument("--duration-s", type=float, default=None,

@@ -237,6 +237,22 @@ def select_subjects(people: list[Person], train_only: set[str], cfg: SynthConfig
     return chosen
 
 
+def reuse_note(subjects: list[Subject]) -> str | None:
+    """What ``--subjects`` did when it asked for more subjects than people were found: which
+    subjects are mirrored and re-toned copies of which person (None when there are none)."""
+    reused = [s for s in subjects if s.subject != s.person.subject]
+    if not reused:
+        return None
+    people = sorted({s.person.subject for s in subjects})
+    mirrored = sum(s.base.flip for s in reused)
+    names = ", ".join(f"{s.subject} (from {s.person.subject})" for s in reused[:6])
+    more = f" and {len(reused) - 6} more" if len(reused) > 6 else ""
+    return (f"note: {len(subjects)} subjects from {len(people)} people: {len(reused)} are "
+            f"re-toned copies of the same faces ({mirrored} of them mirrored), not new people: "
+            f"{names}{more}. A model scored on them meets faces it may have seen; for more "
+            "real people add photographs with --portraits")
+
+
 def video_variant(base: Variant, rng: np.random.Generator) -> Variant:
     """Per-video session change: face size and place, slight roll and tone."""
     return Variant(
@@ -424,6 +440,9 @@ def generate(cfg: SynthConfig) -> SynthSummary:
     _log(cfg, f"{len(people)} people ({sum(p.paired for p in people)} with a smiling photo); "
               f"{len(subjects)} subjects x {cfg.videos} videos x {cfg.seconds:g} s at "
               f"{cfg.fps} fps, codec {codec}, {cfg.workers} worker(s)")
+    note = reuse_note(subjects)
+    if note is not None:
+        _log(cfg, note)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     contact = {s.subject for s in subjects[:cfg.contact_subjects]} if cfg.contact_sheet else set()

@@ -287,3 +287,25 @@ def test_the_viewer_scrubs_the_last_recording_to_its_events(server, browser) -> 
         assert "none here" in page.locator("#view-info").inner_text()
     finally:
         context.close()
+
+
+def test_the_settings_defaults_say_where_they_come_from(exported_graphs, browser,
+                                                         tmp_path_factory) -> None:
+    """Item 7: a page built without settings starts from the graphs' recommendation (the
+    test graphs name none: the paper's) and says so above the Settings box."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRADIO_TEMP_DIR", str(tmp_path_factory.mktemp("gradio-cache-defaults")))
+        blocks = build_app(exported_graphs.out_dir, provider="cpu", threads=1)
+        with serve(blocks) as url:
+            context, page = open_page(browser, url)
+            try:
+                page.get_by_text("Settings", exact=True).first.click()
+                origin = page.locator("#set-origin")
+                origin.wait_for(state="visible", timeout=30_000)
+                text = origin.inner_text()
+                assert "Defaults" in text and "the paper's post-processing" in text
+                assert "At 30 frames/s: pauses up to 1 frame (0.03 s)" in text
+                assert textbox_value(page, "set-gap") == "1"
+                assert not page.locator("#set-use-threshold input").first.is_checked()
+            finally:
+                context.close()

@@ -25,6 +25,7 @@ Torch-free.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -43,6 +44,7 @@ from realtime.merger import OnlineMerger
 from realtime.postprocess import label_of
 from realtime.readers import DEFAULT_FPS
 from realtime.reference import ReferenceDifference
+from realtime.resample import Resampler, needs_resampling
 from realtime.sources import Frame, Source, open_source
 from realtime.spotter import (
     BREAK_GAP,
@@ -163,6 +165,13 @@ class MultiSpotter:
         self._streams: dict[int, _FaceStream] = {}
         self._fps: float | None = None
         self._last_index: int | None = None
+        self._resampler: Resampler | None = None
+        self._last_faces: tuple[FaceOutput, ...] = ()
+
+    @property
+    def resampler(self) -> Resampler | None:
+        """The stream's resampler, as :attr:`Spotter.resampler` (None: every frame is used)."""
+        return self._resampler
 
     @property
     def max_faces(self) -> int:
@@ -182,6 +191,8 @@ class MultiSpotter:
         self._streams = {}
         self._fps = None
         self._last_index = None
+        self._resampler = None
+        self._last_faces = ()
         self.faces_seen = 0
 
     def flush(self) -> list[Event]:
@@ -189,7 +200,29 @@ class MultiSpotter:
         events: list[Event] = []
         for face_id in sorted(self._streams):
             events += self._streams[face_id].brk()
+        rs = self._resampler
+        events = events if rs is None else [rs.to_source(e) for e in events]
         self.stats.count_events(events)
+        return events
+
+    def recalibrate(self) -> list[Event]:
+        """Restart every face's neutral reference now, as :meth:`Spotter.recalibrate` does for
+        one face: each face's window breaks (its open expression is closed, cut short, and
+        returned) and its next crop starts the reference afresh. ValueError, saying why, for
+        graphs whose input keeps no reference (raw or lag-difference input)."""
+        from realtime.reference import KIND_REFERENCE
+
+        transform = self.engine.input_transform
+        if transform.kind != KIND_REFERENCE:
+            raise ValueError(f"this model's input is {transform.describe()}, which keeps no "
+                             "reference of the face: there is nothing to recalibrate")
+        events: list[Event] = []
+        for face_id in sorted(self._streams):
+            events += self._break(self._streams[face_id])
+        rs = self._resampler
+        events = events if rs is None else [rs.to_source(e) for e in events]
+        self.stats.count_events(events)
+        log.info("neutral reference restarted for %d face(s)", len(self._streams))
         return events
 
     def close(self) -> None:
@@ -259,8 +292,60 @@ class MultiSpotter:
         if sum(r.face.box is not None for r in results) > 1:
             self.stats.multiple_faces_frames += 1
 
+    # -- resampling (realtime.resample), as the single-face spotter does ------------------------
+    def _model_frame(self, frame: Frame) -> Frame | None:
+        """``frame`` renumbered on the training rate's grid when the stream is resampled;
+        None when resampling skips it."""
+        if self._fps is None and self._resampler is None and self.base.resample:
+            train_fps = getattr(getattr(self.engine, "contract", None), "train_fps", None)
+            if needs_resampling(train_fps, frame.fps):
+                self._resampler = Resampler(train_fps)
+        rs = self._resampler
+        if rs is None:
+            return frame
+        tick = rs.keep(frame.index, frame.time_s)
+        if tick is None:
+            self.stats.resampled_out += 1
+            return None
+        return dataclasses.replace(frame, index=tick, fps=rs.target_fps)
+
+    def _at_source(self, frame: Frame, out: MultiFrameOutput) -> MultiFrameOutput:
+        """A model frame's output in the source's frame numbers."""
+        rs = self._resampler
+        if rs is None:
+            return out
+
+        def face(f: FaceOutput) -> FaceOutput:
+            o, ci = f.output, f.output.classified_index
+            o = dataclasses.replace(o, index=int(frame.index), time_s=float(frame.time_s),
+                                    classified_index=None if ci is None else rs.source_frame(ci),
+                                    events=tuple(rs.to_source(e) for e in o.events))
+            return dataclasses.replace(f, output=o)
+
+        return dataclasses.replace(out, index=int(frame.index), time_s=float(frame.time_s),
+                                   faces=tuple(face(f) for f in out.faces),
+                                   events=tuple(rs.to_source(e) for e in out.events))
+
+    def _skipped(self, frame: Frame) -> MultiFrameOutput:
+        """A frame that resampling skips: the last faces shown, nothing classified."""
+        faces = tuple(FaceOutput(f.face_id, FrameOutput(
+            index=int(frame.index), time_s=float(frame.time_s), face=f.output.face,
+            face_status=f.output.face_status, open_expression=f.output.open_expression))
+            for f in self._last_faces if not f.ended)
+        return MultiFrameOutput(index=int(frame.index), time_s=float(frame.time_s), faces=faces,
+                                events=(), num_detected=self.tracks.num_detected)
+
     def process(self, frame: Frame) -> MultiFrameOutput:
-        """Crop, classify and merge every face of one frame (frames in order)."""
+        """Crop, classify and merge every face of one frame (frames in order). A frame that
+        resampling skips (a source much faster than the training rate) is not looked at."""
+        model = self._model_frame(frame)
+        if model is None:
+            return self._skipped(frame)
+        out = self._process_model(model)
+        self._last_faces = out.faces
+        return self._at_source(frame, out)
+
+    def _process_model(self, frame: Frame) -> MultiFrameOutput:
         self._start(frame.fps)
         if self.stats.started_s is None:
             self.stats.started_s = time.perf_counter()

@@ -203,3 +203,73 @@ class Overlay:
             flash_color=self.flash_color if self.flashing else None,
             flash_caption=self.flash_caption if self.flashing else None,
             status_text=status_text, copy=copy, layers=layers)
+
+
+# -- several faces ---------------------------------------------------------------------------
+# One colour per face id (BGR), cycling; none of them is an expression or a status colour.
+FACE_COLORS: tuple[tuple[int, int, int], ...] = (
+    (255, 170, 0),  # azure
+    (80, 220, 80),  # green
+    (200, 120, 255),  # pink
+    (255, 255, 0),  # cyan
+    (60, 60, 230),  # red
+    (255, 255, 255),  # white
+)
+
+
+def face_color(face_id: int | None) -> tuple[int, int, int]:
+    """The colour of a face id (grey for a face not yet confirmed)."""
+    return (128, 128, 128) if face_id is None else FACE_COLORS[face_id % len(FACE_COLORS)]
+
+
+def draw_face_tag(image: np.ndarray, box: Sequence[int], face_id: int | None, caption: str,
+                  *, flash: bool = False) -> None:
+    """Draw one face's box in its id's colour with a caption above it, in place (a thicker
+    box while an event of that face flashes)."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    color = face_color(face_id)
+    s = _scale(image)
+    thick = max(1, round((5 if flash else 2) * s))
+    cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), color, thick, cv2.LINE_8)
+    _text(image, caption, (max(x0, 2), max(y0 - round(8 * s), round(16 * s))), s, color)
+
+
+class FacesOverlay:
+    """Overlay state of several faces (:class:`~realtime.multiface.MultiSpotter`): per face
+    id its last label and event flash; each face drawn in its own colour with its id, label
+    and probability, and a caption naming the face on each event."""
+
+    def __init__(self, class_names: Sequence[str], flash_frames: int = 8) -> None:
+        self.class_names = tuple(class_names)
+        self.flash_frames = check_int("flash_frames", flash_frames, 0, 1000)
+        self._faces: dict[int | None, Overlay] = {}
+
+    def reset(self) -> None:
+        self._faces = {}
+
+    def _caption(self, face_id: int | None, state: Overlay, status: str) -> str:
+        name = "face ?" if face_id is None else f"face {face_id}"
+        if state.flashing and state.flash_caption:
+            return f"{name}: {state.flash_caption}"
+        text = name if state.label is None else f"{name}: {state.label}"
+        if state.probs is not None and state.label in self.class_names:
+            text += f" {float(state.probs[self.class_names.index(state.label)]):.2f}"
+        return text if status == "ok" else f"{text} ({status.replace('_', ' ')})"
+
+    def draw(self, image: np.ndarray, output: Any, status_text: str | None = None,
+             copy: bool = True) -> np.ndarray:
+        """Update with one :class:`~realtime.multiface.MultiFrameOutput` and return the
+        annotated frame (BGR uint8 HxWx3)."""
+        out = draw_overlay(image, copy=copy)  # checks the image; draws nothing
+        for face in output.faces:
+            state = self._faces.get(face.face_id)
+            if state is None:
+                state = self._faces[face.face_id] = Overlay(self.class_names, self.flash_frames)
+            state.update(face.output)
+            if face.output.box is not None:
+                draw_face_tag(out, face.output.box, face.face_id,
+                              self._caption(face.face_id, state, face.output.face_status),
+                              flash=state.flashing)
+        if status_text:
+            draw_status(out, status_text)
+        return out

@@ -95,6 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "whose input is a reference difference")
     parser.add_argument("--quiet", action="store_true",
                         help="no event lines on stdout; only errors, summary and score")
+    parser.add_argument("--max-faces", type=int, default=None, metavar="N",
+                        help="follow up to N faces at once, each with its own events "
+                             "(face_id 1, 2, ... after the first face; default: all, up to 4); "
+                             "1: the single-face path (the tracked, else the largest face)")
     parser.add_argument("--verbose", action="store_true",
                         help="let FFmpeg, OpenCV and mediapipe print their own logs on stderr "
                              "(default: only this program's one-line messages)")
@@ -202,6 +206,10 @@ def _summary(spotter: Any, source: Any, elapsed_s: float, interrupted: bool) -> 
         f"  per frame: face {st.face.mean_ms:.1f} ms, backbone {t.backbone.mean_ms:.1f} ms, "
         f"head {t.head.mean_ms:.1f} ms (per window)",
     ]
+    faces_seen = getattr(spotter, "faces_seen", None)
+    if faces_seen is not None:
+        lines.append(f"  faces: {faces_seen} distinct (up to {spotter.max_faces} at once; "
+                     "the first face's events carry no face_id, the others face_id 1, 2, ...)")
     rs = getattr(spotter, "resampler", None)
     if rs is not None:
         lines.append(f"  resampled to the model's {rs.target_fps:g} fps: {rs.kept} frames "
@@ -466,9 +474,25 @@ class SpotRun:
             self.video = VideoSink(a.video_out, self.source.fps)
             self.overlay = Overlay(self.spotter.class_names)
 
+    def _several_faces(self) -> None:
+        """Unless ``--max-faces 1``: follow every face (realtime.multiface) with the spotter
+        built by :meth:`_open`, and draw each face in its own colour."""
+        from realtime.multiface import MultiSpotter
+        from realtime.overlay import FacesOverlay
+        from realtime.tracks import DEFAULT_MAX_FACES, check_max_faces
+
+        n = getattr(self.args, "max_faces", None)
+        n = DEFAULT_MAX_FACES if n is None else check_max_faces(n, "--max-faces")
+        if n == 1:
+            return
+        self.spotter = MultiSpotter(self.spotter, max_faces=n)
+        if self.overlay is not None:
+            self.overlay = FacesOverlay(self.spotter.class_names)
+
     def _stream(self) -> None:
         from realtime.spotter import DEFAULT_BATCH_FRAMES
 
+        self._several_faces()
         a = self.args
         on_frame: Callable[[Any, Any], None] | None = None
         if self.video is not None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from realtime.bench.config import (
     DEFAULT_FRAMES,
@@ -75,6 +76,11 @@ def _add_comparison_and_output_arguments(parser: argparse.ArgumentParser) -> Non
     parser.add_argument("--png", type=Path, default=None, metavar="FILE",
                         help="write the latency histogram")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--faces", default=None, metavar="N,N,...",
+                        help="instead of the single-face benchmark: the several-faces path "
+                             "with these numbers of faces side by side (the clip tiled), "
+                             "e.g. 1,2,4 (realtime.bench.faces; uses --frames, --warmup, "
+                             "--runs, --json, --md)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -132,6 +138,43 @@ def _write(path: Path | None, text: str) -> None:
         path.write_text(text)
 
 
+def _run_faces(args: argparse.Namespace, say: Any) -> int:
+    """``--faces``: the several-faces benchmark (realtime.bench.faces) instead of the rest."""
+    from realtime.bench.faces import (
+        FacesBenchConfig,
+        format_faces_markdown,
+        parse_face_counts,
+        run_faces_bench,
+    )
+    from realtime.demo import demo_clip
+
+    try:
+        cfg = FacesBenchConfig(
+            source=Path(args.source if args.source is not None else demo_clip().video),
+            weights=Path(args.weights), provider=args.provider, threads=args.threads,
+            counts=parse_face_counts(args.faces), frames=args.frames,
+            warmup_frames=args.warmup, runs=args.runs)
+        result = run_faces_bench(cfg, say, _command_line())
+    except _bench_errors() as exc:
+        print(f"error: {option_error(exc, OPTION_NAMES) if isinstance(exc, ValueError) else exc}",
+              file=sys.stderr)
+        return EXIT_ERROR
+    md = format_faces_markdown(result)
+    _write(args.json, json.dumps(result, indent=2) + "\n")
+    _write(args.md, md)
+    print(md)
+    return EXIT_OK
+
+
+def _bench_errors() -> tuple[type[BaseException], ...]:
+    from realtime.contract import ContractError
+    from realtime.demo import DemoMissingError
+    from realtime.engine import EngineError
+    from realtime.sources import SourceError
+
+    return (BenchError, EngineError, ContractError, SourceError, DemoMissingError, ValueError)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; print the Markdown, write the JSON/Markdown/PNG files asked for."""
     quiet_logs()
@@ -146,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
+    if getattr(args, "faces", None) is not None:
+        return _run_faces(args, say)
     try:
         cfg = config_from_args(args)
         result, latencies = run_bench(cfg, say, _command_line())

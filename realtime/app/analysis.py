@@ -21,11 +21,9 @@ from realtime.timing import RateMeter
 FACE_WORDS = {"ok": "ok", "at_edge": "at the frame edge", "no_face": "lost",
               "too_small": "too small", "unconfirmed": "not yet confirmed",
               "invalid_frame": "unreadable frame", "-": "-"}
-STATUS_TIP = ("frames/s: frames processed per second; ms per window: time to classify one "
-              "5-frame window; dropped: share of frames skipped to keep up (webcam: "
-              "estimated); face: whether a face is tracked; expressions: how many were "
-              "logged. Webcam: streaming, stalled (frames late, the expression goes on) or "
-              "stopped.")
+STATUS_TIP = ("frames processed per second | ms to classify one 5-frame window | share of "
+              "frames skipped to keep up | whether a face is tracked | expressions logged; "
+              "webcam: streaming, stalled (frames late) or stopped")
 DISPLAY_MIN_SIDE_PX = 480  # frames are enlarged to this short side before the overlay
 
 

@@ -95,12 +95,15 @@ def build_page(app: SpotterApp) -> Any:
                    analytics_enabled=False) as blocks:  # never phones home
         gr.Markdown(header_markdown(app.config.weights_dir), elem_id="about")
         gr.HTML(legend_html(), elem_id="legend")
-        with gr.Accordion("Settings", open=False):
-            if app.config.settings_origin:
-                gr.Markdown(app.config.settings_origin, elem_id="set-origin")
-            settings = _settings_box(app.config.settings)
-        _layer_toggles(app)
-        gr.Markdown(KEYS_NOTE, elem_id="keys-note")
+        with gr.Row(equal_height=False):
+            with gr.Accordion("Settings", open=False, elem_id="settings-box"):
+                if app.config.settings_origin:
+                    gr.Markdown(app.config.settings_origin, elem_id="set-origin")
+                settings = _settings_box(app.config.settings)
+            with gr.Accordion("Display, neutral face, keys", open=False,
+                              elem_id="display-box"):
+                _layer_toggles(app)
+                gr.Markdown(f"{NEUTRAL_NOTE}\n\n{KEYS_NOTE}", elem_id="keys-note")
         with gr.Tabs():
             with gr.Tab("Webcam", id="webcam"):
                 _webcam_tab(app, settings)
@@ -176,7 +179,7 @@ def _webcam_tab(app: SpotterApp, settings: list[Any]) -> None:
                 f"about {c.webcam_fps:.0f} times a second and come back annotated. "
                 "Stopping and restarting keeps the log (a pause closes the open "
                 "expression); **Reset** starts afresh. Times count from the first frame; "
-                "durations use the rate at which frames actually arrive. " + NEUTRAL_NOTE)
+                "durations use the rate at which frames actually arrive.")
     with gr.Row():
         cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
                        webcam_options=gr.WebcamOptions(mirror=False), elem_id="webcam-in",
@@ -208,7 +211,7 @@ def _server_tab(app: SpotterApp, settings: list[Any]) -> None:
                     "machine; start it with `--allow-server-source` to enable).")
     gr.Markdown("Open a camera on the server (index such as `0`), an `rtsp://` or "
                 "`http://` stream, or a video file path on the server. It is read at its "
-                "own rate; the page shows the latest frame. " + NEUTRAL_NOTE)
+                "own rate; the page shows the latest frame.")
     with gr.Row():
         spec = gr.Textbox(label="Source", placeholder="0, rtsp://host/stream, /path/clip.mp4",
                           elem_id="server-spec", scale=4)
@@ -225,16 +228,17 @@ def _server_tab(app: SpotterApp, settings: list[Any]) -> None:
 def _recording_tab(app: SpotterApp, settings: list[Any]) -> None:
     gr.Markdown(f"Upload a video (up to {app.config.max_upload_mb} MB) or play the built-in "
                 "demo clip. It is processed as it plays, at its own frame rate; the events "
-                "can be downloaded when it ends. Each run starts a new log. " + NEUTRAL_NOTE)
+                "can be downloaded when it ends. Each run starts a new log.")
     with gr.Row():
         upload = gr.File(label="Video", file_types=list(VIDEO_SUFFIXES), type="filepath",
-                         elem_id="rec-file", scale=3)
+                         elem_id="rec-file", scale=3, height=200)
         with gr.Column(scale=1):
             start = gr.Button("Process upload", variant="secondary", elem_id="rec-start",
                               interactive=False)
             demo = gr.Button("Play the demo clip", elem_id="rec-demo")
-            stop = gr.Button("Stop", elem_id="rec-stop")
-            reset = gr.Button("Reset", elem_id="rec-reset")
+            with gr.Row():
+                stop = gr.Button("Stop", elem_id="rec-stop", min_width=60)
+                reset = gr.Button("Reset", elem_id="rec-reset", min_width=60)
             neutral = gr.Button("Neutral face now", elem_id="rec-neutral")
     panel = _Panel("rec", lambda: _spotter_image("rec-out"))
     _wire_neutral(app, "recording", neutral, panel)

@@ -190,6 +190,7 @@ def test_overlay_toggles_and_neutral_face(server, browser) -> None:
         wait_until(page, lambda: status(page, "rec").startswith("ended"), 90, "the end")
         assert session.recording.analysis.spotter.stats.breaks >= 2  # the loss and the reset
         # Every layer off: the next run's frames come back without label, bars, box, flash.
+        page.get_by_text("Display, neutral face, keys", exact=True).first.click()
         for box in page.locator("#overlay-layers input[type=checkbox]").all():
             box.uncheck()
         wait_until(page, lambda: session.recording.layers == (), 20, "the toggles to apply")

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from export.cachedir import cache_help, default_cache_dir
 from export.datasets import DatasetError, read_split
 from export.evaluate.predict import OnnxPredictor, predict_video
 from export.model import ModelConfig
@@ -67,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--graphs", required=True, type=Path, help="exported graph folder")
     parser.add_argument("--data", required=True, type=Path,
                         help="dataset root with a split.csv (train/validation/test)")
-    parser.add_argument("--cache", type=Path, default=Path("cache"), help="face-crop cache")
+    parser.add_argument("--cache", type=Path, default=None, help=cache_help())
     parser.add_argument("--json", type=Path, default=None, help="write the full result here")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="ONNX Runtime CPU threads (default: one per physical core)")
@@ -116,7 +117,8 @@ def _load(args: argparse.Namespace) -> tuple[OnnxPredictor, dict[str, str], list
             load_checkpoint(args.into)  # refuse a bad --into before minutes of prediction
         except CheckpointError as exc:
             raise ValueError(f"--into: {exc}") from None
-    videos, _ = load_videos(args.data, "generic", args.cache, ModelConfig(), progress=False,
+    cache = args.cache if args.cache is not None else default_cache_dir()
+    videos, _ = load_videos(args.data, "generic", cache, ModelConfig(), progress=False,
                             transform=False)
     if args.recommended and not split:  # a check set: every video is scored
         split = {v.subject: "test" for v in videos}

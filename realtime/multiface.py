@@ -105,8 +105,9 @@ class _FaceStream:
         self.reference = ReferenceDifference(engine.input_transform)
         self.entries: deque[np.ndarray] = deque(maxlen=engine.window)
         self.tags: deque[tuple[int, float]] = deque(maxlen=engine.window)
-        self.merger = OnlineMerger(spotter.class_names, fps, spotter.postprocess,
-                                   expression_threshold=spotter.threshold,
+        postprocess, threshold = spotter.settings_at(fps)  # the model's gap at this rate
+        self.merger = OnlineMerger(spotter.class_names, fps, postprocess,
+                                   expression_threshold=threshold,
                                    source=spotter.source_name,
                                    face_id=face_id if stamp else None)
 

@@ -412,6 +412,13 @@ class Spotter:
         self.stats.count_events(events)
         self.stats.last_s = time.perf_counter()
 
+    def settings_at(self, fps: float) -> tuple[PostprocessConfig, float | None]:
+        """(post-processing, threshold) for a stream at ``fps``: the recommendation or choice
+        resolved at that rate, or the fixed PostprocessConfig given at construction."""
+        if self._choice is None:
+            return self.postprocess, self.threshold
+        return self._choice.resolve(self.recommended, fps)
+
     # -- resampling (realtime.resample) ----------------------------------------------------------
     @property
     def resampler(self) -> Resampler | None:

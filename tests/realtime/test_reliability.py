@@ -253,7 +253,7 @@ def test_corrupt_image_in_a_folder_is_counted_and_the_run_goes_on(tmp_path: Path
     done = spot("--source", str(folder), *PREDICTABLE)
     assert done.returncode == 0, done.stderr
     assert summary_frames(done.stderr) == 40
-    assert "invalid 1;" in done.stderr
+    assert "unreadable frame 1" in done.stderr
     warnings = [x for x in done.stderr.splitlines() if "img020.jpg" in x]
     assert warnings and warnings[0].startswith("warning: cannot read image")
     segments = [json.loads(x) for x in done.stdout.splitlines()]

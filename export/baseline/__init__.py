@@ -102,7 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="", help="score only this split of split.csv "
                                                     "(e.g. test)")
     parser.add_argument("--p", type=float, default=BaselineConfig.p,
-                        help="framediff threshold factor")
+                        help="framediff: peak threshold = median + P x (max - median) of each "
+                             f"video's smoothed difference signal (default {BaselineConfig.p})")
     parser.add_argument("--fit-split", default="train",
                         help="offd: fit the thresholds on this split (default train)")
     parser.add_argument("--fit-subjects", default="",
@@ -117,16 +118,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=OffdConfig.preset, choices=["ultrafast", "fast",
                                                                         "medium"],
                         help="offd: OpenCV DIS preset")
-    parser.add_argument("--micro-lag-s", type=float, default=OffdConfig.micro_lag_s)
-    parser.add_argument("--macro-lag-s", type=float, default=OffdConfig.macro_lag_s)
+    parser.add_argument("--micro-lag-s", type=float, default=OffdConfig.micro_lag_s,
+                        help="offd: flow against the crop this many seconds earlier, for micro-"
+                             "expressions (default "
+                             f"{OffdConfig.micro_lag_s})")
+    parser.add_argument("--macro-lag-s", type=float, default=OffdConfig.macro_lag_s,
+                        help="offd: flow against the crop this many seconds earlier, for macro-"
+                             "expressions (default "
+                             f"{OffdConfig.macro_lag_s})")
     parser.add_argument("--intervals-out", type=Path, default=None,
                         help="offd: write the scored split's intervals (merging) as CSV")
     parser.add_argument("--false-alarm-clips", nargs="+", default=[], metavar="CLIP",
                         help="offd: also report detections per minute of face on these "
                              "unlabelled clips (files or folders; every detection is a false "
                              "alarm)")
-    parser.add_argument("--iou", type=float, default=0.5)
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--iou", type=float, default=0.5,
+                        help="IoU a spotted interval needs with a true one to count (MEGC 2020: "
+                             "0.5)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the scores as JSON instead of Markdown tables")
 
 
 def _signals_for(videos: list[Any], cfg: OffdConfig, cache: Path, data: Path,

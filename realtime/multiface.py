@@ -44,7 +44,7 @@ from realtime.merger import OnlineMerger
 from realtime.postprocess import label_of
 from realtime.readers import DEFAULT_FPS
 from realtime.reference import ReferenceDifference
-from realtime.resample import Resampler, needs_resampling
+from realtime.resample import Resampler, model_frame, resampler_for
 from realtime.sources import Frame, Source, open_source
 from realtime.spotter import (
     BREAK_GAP,
@@ -298,17 +298,12 @@ class MultiSpotter:
         """``frame`` renumbered on the training rate's grid when the stream is resampled;
         None when resampling skips it."""
         if self._fps is None and self._resampler is None and self.base.resample:
-            train_fps = getattr(getattr(self.engine, "contract", None), "train_fps", None)
-            if needs_resampling(train_fps, frame.fps):
-                self._resampler = Resampler(train_fps)
-        rs = self._resampler
-        if rs is None:
+            self._resampler = resampler_for(self.engine, frame.fps)
+        if self._resampler is None:
             return frame
-        tick = rs.keep(frame.index, frame.time_s)
-        if tick is None:
-            self.stats.resampled_out += 1
-            return None
-        return dataclasses.replace(frame, index=tick, fps=rs.target_fps)
+        kept = model_frame(self._resampler, frame)
+        self.stats.resampled_out += kept is None
+        return kept
 
     def _at_source(self, frame: Frame, out: MultiFrameOutput) -> MultiFrameOutput:
         """A model frame's output in the source's frame numbers."""

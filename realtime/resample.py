@@ -21,6 +21,7 @@ import math
 from collections import deque
 
 from realtime.events import Event
+from realtime.sources import Frame
 from realtime.vocab import check_fps
 
 # Resample only when the source is clearly faster than training (30 fps vs 29.97 or a jittery
@@ -89,3 +90,20 @@ class Resampler:
             apex_frame=self.source_frame(event.apex_frame),
             offset_frame=None if event.offset_frame is None
             else self.source_frame(event.offset_frame))
+
+
+def resampler_for(engine: object, source_fps: float) -> Resampler | None:
+    """A resampler to the training rate of ``engine``'s graphs (``contract.train_fps``) when a
+    source at ``source_fps`` needs one, else None."""
+    train_fps = getattr(getattr(engine, "contract", None), "train_fps", None)
+    if not needs_resampling(train_fps, source_fps):
+        return None
+    return Resampler(train_fps)
+
+
+def model_frame(resampler: Resampler, frame: Frame) -> Frame | None:
+    """``frame`` renumbered on the training rate's grid, or None when it is skipped."""
+    tick = resampler.keep(frame.index, frame.time_s)
+    if tick is None:
+        return None
+    return dataclasses.replace(frame, index=tick, fps=resampler.target_fps)

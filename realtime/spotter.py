@@ -57,7 +57,7 @@ from realtime.postprocess import (
     label_of,
 )
 from realtime.readers import DEFAULT_FPS
-from realtime.resample import Resampler, needs_resampling
+from realtime.resample import Resampler, model_frame, resampler_for
 from realtime.sources import Frame, Source, open_source
 from realtime.timing import EngineTimings, StageTimer
 from realtime.vocab import check_bool, check_int, is_number
@@ -429,19 +429,15 @@ class Spotter:
         """``frame`` as the model sees it: renumbered on the training rate's grid when the
         stream is resampled; None when resampling skips it."""
         if self._merger is None and self._resampler is None and self.resample:
-            train_fps = getattr(getattr(self.engine, "contract", None), "train_fps", None)
-            if needs_resampling(train_fps, frame.fps):
-                self._resampler = Resampler(train_fps)
+            self._resampler = resampler_for(self.engine, frame.fps)
+            if self._resampler is not None:
                 log.info("resampling the %.1f fps source to the model's %g fps", frame.fps,
-                         train_fps)
-        rs = self._resampler
-        if rs is None:
+                         self._resampler.target_fps)
+        if self._resampler is None:
             return frame
-        tick = rs.keep(frame.index, frame.time_s)
-        if tick is None:
-            self.stats.resampled_out += 1
-            return None
-        return dataclasses.replace(frame, index=tick, fps=rs.target_fps)
+        kept = model_frame(self._resampler, frame)
+        self.stats.resampled_out += kept is None
+        return kept
 
     def _source_events(self, events: list[Event]) -> list[Event]:
         rs = self._resampler

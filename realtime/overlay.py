@@ -223,14 +223,15 @@ def face_color(face_id: int | None) -> tuple[int, int, int]:
 
 
 def draw_face_tag(image: np.ndarray, box: Sequence[int], face_id: int | None, caption: str,
-                  *, flash: bool = False) -> None:
+                  *, flash: bool = False, show_box: bool = True) -> None:
     """Draw one face's box in its id's colour with a caption above it, in place (a thicker
-    box while an event of that face flashes)."""
+    box while an event of that face flashes; ``show_box`` False: the caption only)."""
     x0, y0, x1, y1 = (int(v) for v in box)
     color = face_color(face_id)
     s = _scale(image)
     thick = max(1, round((5 if flash else 2) * s))
-    cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), color, thick, cv2.LINE_8)
+    if show_box:
+        cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), color, thick, cv2.LINE_8)
     _text(image, caption, (max(x0, 2), max(y0 - round(8 * s), round(16 * s))), s, color)
 
 
@@ -247,29 +248,36 @@ class FacesOverlay:
     def reset(self) -> None:
         self._faces = {}
 
-    def _caption(self, face_id: int | None, state: Overlay, status: str) -> str:
+    def _caption(self, face_id: int | None, state: Overlay, status: str,
+                 layers: Collection[str] = LAYERS) -> str:
         name = "face ?" if face_id is None else f"face {face_id}"
-        if state.flashing and state.flash_caption:
+        if state.flashing and state.flash_caption and LAYER_FLASH in layers:
             return f"{name}: {state.flash_caption}"
-        text = name if state.label is None else f"{name}: {state.label}"
-        if state.probs is not None and state.label in self.class_names:
+        text = name if state.label is None or LAYER_LABEL not in layers \
+            else f"{name}: {state.label}"
+        if text != name and state.probs is not None and state.label in self.class_names:
             text += f" {float(state.probs[self.class_names.index(state.label)]):.2f}"
         return text if status == "ok" else f"{text} ({status.replace('_', ' ')})"
 
     def draw(self, image: np.ndarray, output: Any, status_text: str | None = None,
-             copy: bool = True) -> np.ndarray:
+             copy: bool = True, layers: Collection[str] = LAYERS) -> np.ndarray:
         """Update with one :class:`~realtime.multiface.MultiFrameOutput` and return the
-        annotated frame (BGR uint8 HxWx3)."""
-        out = draw_overlay(image, copy=copy)  # checks the image; draws nothing
+        annotated frame (BGR uint8 HxWx3). ``layers`` (see :func:`draw_overlay`): "box" the
+        faces' boxes, "label" the label and probability in each caption, "flash" the event
+        captions and thicker boxes; the face id is shown while "box" or "label" is on (each
+        face's probability is in its caption: there are no bars)."""
+        out = draw_overlay(image, copy=copy, layers=layers)  # checks both; draws nothing
+        tagged = LAYER_BOX in layers or LAYER_LABEL in layers
         for face in output.faces:
             state = self._faces.get(face.face_id)
             if state is None:
                 state = self._faces[face.face_id] = Overlay(self.class_names, self.flash_frames)
             state.update(face.output)
-            if face.output.box is not None:
-                draw_face_tag(out, face.output.box, face.face_id,
-                              self._caption(face.face_id, state, face.output.face_status),
-                              flash=state.flashing)
+            if face.output.box is not None and tagged:
+                caption = self._caption(face.face_id, state, face.output.face_status, layers)
+                draw_face_tag(out, face.output.box, face.face_id, caption,
+                              flash=state.flashing and LAYER_FLASH in layers,
+                              show_box=LAYER_BOX in layers)
         if status_text:
             draw_status(out, status_text)
         return out

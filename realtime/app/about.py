@@ -62,7 +62,8 @@ def header_markdown(weights_dir: str | Path, micro_max_s: float | None = None) -
     limit = PostprocessConfig().micro_max_s if micro_max_s is None else micro_max_s
     return (
         "## Facial micro-expression spotter (STSNet_SW)\n"
-        "Watches one face in a video and reports **facial expressions as they happen**: when "
+        "Watches every face in a video (up to 4, each on its own) and reports **facial "
+        "expressions as they happen**: when "
         "each starts (onset), when it ends (offset) and its type. A **micro-expression** is a "
         f"brief, involuntary movement lasting at most {limit:g} s; a **macro-expression** is an "
         f"ordinary one, longer than {limit:g} s. It does not say which emotion was shown.\n\n"
@@ -104,7 +105,11 @@ def legend_html() -> str:
         "5 frames; the label above them is its current call (<i>none</i>: no expression).</li>"
         "<li><b>Log rows</b>: one per expression, newest first; the left border is its "
         "colour. <i>ongoing</i>: not ended yet; <i>cut short</i>: ended early because the "
-        "face was lost, the stream stopped or the video ended.</li></ul></div></details>")
+        "face was lost, the stream stopped or the video ended.</li>"
+        "<li><b>Several faces</b>: once a second face is seen, each face's box, number and "
+        "label are drawn in its own colour (no bars) and the log gains a <i>face</i> column "
+        "in the same colours. <i>face 0</i> is the first face seen: its events have an empty "
+        "<i>face_id</i> in the downloads, the others 1, 2, ...</li></ul></div></details>")
 
 
 def strip_paths(message: str, *paths: str | Path) -> str:

@@ -1,4 +1,11 @@
-"""One stream's spotter with what the page shows of it (overlay, log, timeline, counters)."""
+"""One stream's spotter with what the page shows of it (overlay, log, timeline, counters).
+
+The page spots every face in view (:class:`~realtime.multiface.MultiSpotter`, up to
+:data:`MAX_FACES`): each face's events go to the log with its ``face_id``. While the run has
+seen one face the frame is drawn as the single-face spotter draws it (box, label, bars,
+flash); from the second face on each face is drawn in its own colour with its id
+(:class:`~realtime.overlay.FacesOverlay`). The timeline, the run record and the status
+line follow one face: the lowest face id in view, kept until it leaves."""
 
 from __future__ import annotations
 
@@ -13,9 +20,12 @@ from realtime.app.eventlog import EventLog
 from realtime.app.settings import SpotSettings
 from realtime.app.timeline import ProbabilityTimeline, RunRecord
 from realtime.events import Event
-from realtime.overlay import LAYERS, Overlay
+from realtime.face import STATUS_NO_FACE
+from realtime.merger import OnlineMerger
+from realtime.multiface import MultiFrameOutput, MultiSpotter
+from realtime.overlay import LAYERS, FacesOverlay, Overlay
 from realtime.sources import Frame
-from realtime.spotter import FrameOutput, Spotter
+from realtime.spotter import BREAK_INVALID, STATUS_INVALID, FrameOutput, Spotter
 from realtime.timing import RateMeter
 
 FACE_WORDS = {"ok": "ok", "at_edge": "at the frame edge", "no_face": "lost",
@@ -25,6 +35,7 @@ STATUS_TIP = ("frames processed per second | ms to classify one 5-frame window |
               "frames skipped to keep up | whether a face is tracked | expressions logged; "
               "webcam: streaming, stalled (frames late) or stopped")
 DISPLAY_MIN_SIDE_PX = 480  # frames are enlarged to this short side before the overlay
+MAX_FACES = 4  # faces spotted at once on the page
 
 
 def display_size(width: int, height: int, min_side_px: int = DISPLAY_MIN_SIDE_PX) -> tuple[int,
@@ -50,11 +61,13 @@ class Analysis:
     """
 
     def __init__(self, spotter: Spotter, settings: SpotSettings, timeline_s: float,
-                 time_durations: bool = False) -> None:
-        self.spotter = spotter
+                 time_durations: bool = False, max_faces: int = MAX_FACES) -> None:
+        self.spotter = MultiSpotter(spotter, max_faces=max_faces)
         self.time_durations = time_durations
         self.settings = settings
-        self.overlay = Overlay(spotter.class_names)
+        self.overlay = Overlay(spotter.class_names)  # while the run has seen one face
+        self.faces_overlay = FacesOverlay(spotter.class_names)  # from the second face on
+        self.followed: int | None = None  # the face id the timeline and the status follow
         self.layers: tuple[str, ...] = LAYERS  # the overlay layers drawn (the page's toggles)
         self.log = EventLog()
         self.timeline = ProbabilityTimeline(spotter.class_names, timeline_s, settings.threshold)
@@ -73,29 +86,76 @@ class Analysis:
         """Frames processed so far."""
         return self.spotter.stats.frames
 
+    @property
+    def merger(self) -> OnlineMerger | None:
+        """The followed face's merger (else the first face's; None before any face)."""
+        mergers = self.mergers()
+        return mergers.get(self.followed, mergers[min(mergers)]) if mergers else None
+
+    def mergers(self) -> dict[int, OnlineMerger]:
+        """Face id -> that face's online merger (every face seen in this run)."""
+        streams = self.spotter._streams  # MultiSpotter keeps one stream (merger) per face id
+        return {face_id: stream.merger for face_id, stream in sorted(streams.items())}
+
+    def set_fps(self, fps: float) -> None:
+        """Every face's merger takes events at ``fps`` from now on (webcam: measured rate)."""
+        for merger in self.mergers().values():
+            merger.fps = fps
+
     def process(self, frame: Frame) -> np.ndarray:
         """Spot one BGR frame; log its events; return the annotated BGR frame."""
         with self._lock:
-            out = self.spotter.process(frame)
+            multi = self.spotter.process(frame)
+            out = self._follow(multi)
             self.rate.tick()
             self.last_index, self.last_time_s = frame.index, frame.time_s
             self.face_status = out.face_status
             if out.break_reason is not None:
                 self._mark_break(frame.time_s)
             if out.probs is not None and out.classified_time_s is not None:
-                self.latency_ms = out.face_ms + out.engine_ms
+                self.latency_ms = multi.face_ms + multi.engine_ms
                 self.timeline.add(out.classified_time_s, out.probs)
                 self.record.add(out.classified_index, out.classified_time_s, out.probs)
             self.timeline.note_time(frame.time_s)
             self.record.note_time(frame.time_s)
-            self._log(out.events)
-            image = frame.image
-            size = display_size(image.shape[1], image.shape[0])
-            if size != (image.shape[1], image.shape[0]):
-                image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
-                out = _scaled(out, size[0] / frame.image.shape[1])
-            return self.overlay.draw(image, out, self.status_text(short=True), copy=False,
-                                     layers=self.layers)
+            self._log(multi.events)
+            return self._draw(frame.image, multi, out)
+
+    def _follow(self, multi: MultiFrameOutput) -> FrameOutput:
+        """The output of the face the timeline follows: the followed id while it is in view
+        (its last frame too, which breaks the plot), else the lowest id in view; a face
+        waiting for confirmation, or no face at all, when no id is in view."""
+        faces = {f.face_id: f for f in multi.faces if f.face_id is not None}
+        chosen = faces.get(self.followed) if self.followed is not None else None
+        if chosen is None:
+            live = sorted(i for i, f in faces.items() if not f.ended)
+            chosen = faces[live[0]] if live else None
+        if chosen is not None:
+            self.followed = None if chosen.ended else chosen.face_id
+            return chosen.output
+        self.followed = None
+        waiting = [f for f in multi.faces if f.face_id is None]
+        if waiting:
+            return waiting[0].output
+        invalid = multi.error is not None
+        return FrameOutput(index=multi.index, time_s=multi.time_s, face=None,
+                           face_status=STATUS_INVALID if invalid else STATUS_NO_FACE,
+                           break_reason=BREAK_INVALID if invalid else None, error=multi.error)
+
+    def _draw(self, image: np.ndarray, multi: MultiFrameOutput, out: FrameOutput) -> np.ndarray:
+        """The annotated frame: one face as the single-face spotter draws it, several faces
+        each in its colour (once a run has seen a second face)."""
+        size = display_size(image.shape[1], image.shape[0])
+        if size != (image.shape[1], image.shape[0]):
+            factor = size[0] / image.shape[1]
+            image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+            out = _scaled(out, factor)
+            multi = dataclasses.replace(multi, faces=tuple(
+                dataclasses.replace(f, output=_scaled(f.output, factor)) for f in multi.faces))
+        status = self.status_text(short=True)
+        if self.spotter.faces_seen > 1:
+            return self.faces_overlay.draw(image, multi, status, copy=False, layers=self.layers)
+        return self.overlay.draw(image, out, status, copy=False, layers=self.layers)
 
     def _mark_break(self, time_s: float) -> None:
         """Nothing is classified around ``time_s``: both plots break their lines there."""

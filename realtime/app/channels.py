@@ -172,11 +172,11 @@ class WebcamChannel(Channel):
             analysis.dropped_frames = max(
                 0, round(self._streamed_s * self.nominal_fps) - self._streamed_frames)
             fps = self.measured_fps
-            merger = analysis.spotter.merger
-            if merger is not None and len(self._arrivals) >= 5:
-                # Events confirmed by this frame use the current rate. Right after a pause
-                # the rate of the frames before it stays: it closes their expression.
-                merger.fps = fps
+            if len(self._arrivals) >= 5:
+                # Events confirmed by this frame use the current rate (every face's). Right
+                # after a pause the rate of the frames before it stays: it closes their
+                # expression.
+                analysis.set_fps(fps)
             frame = Frame(index=self._next_index, time_s=now - self._t0,
                           image=cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR),
                           fps=fps)

@@ -1,5 +1,10 @@
 """One stream's event log (each event once, onsets replaced by their segments) and its HTML:
-the log table and the CSV/JSON download links."""
+the log table and the CSV/JSON download links.
+
+With several faces (:class:`~realtime.multiface.MultiSpotter`) each event is one face's: the
+table gains a "face" column (the face's number and colour on the video; the first face seen
+is face 0, whose events carry no ``face_id``, an empty cell in the CSV and null in the JSON,
+as ``spot`` writes them); with one face the table is as before."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from realtime.events import CSV_COLUMNS, Event
-from realtime.overlay import EXPRESSION_COLORS
+from realtime.overlay import EXPRESSION_COLORS, face_color
 from realtime.sinks import csv_text
 
 LOG_COLUMNS = ("#", "expression", "onset (s)", "offset (s)", "duration (s)", "confidence",
@@ -23,7 +28,10 @@ COLUMN_TIPS = {
     "confidence": "the model's highest probability for this expression's type",
     "frames": "first-last frame numbers (0-based, inclusive)",
     "note": "ongoing: not ended yet; cut short: ended by a face loss, a stop or the end",
+    "face": "whose expression: the face's number and colour on the video (face 0 is the first "
+            "face seen; its events have an empty face_id in the downloads)",
 }
+FACE_COLUMN = "face"  # shown after "#" once an event of a face other than the first is logged
 
 
 def plural(n: int, word: str) -> str:
@@ -32,7 +40,12 @@ def plural(n: int, word: str) -> str:
 
 
 def _event_key(event: Event) -> tuple[Any, ...]:
-    return (event.kind, event.expression, event.onset_frame, event.offset_frame)
+    return (event.face_id, event.kind, event.expression, event.onset_frame, event.offset_frame)
+
+
+def face_number(event: Event) -> int:
+    """The face an event belongs to, as the page shows it (the first face, no id: 0)."""
+    return 0 if event.face_id is None else event.face_id
 
 
 class EventLog:
@@ -47,7 +60,8 @@ class EventLog:
         self._lock = threading.Lock()
         self._events: list[Event] = []
         self._keys: set[tuple[Any, ...]] = set()
-        self._rows: dict[int, Event] = {}  # onset frame -> latest event for that expression
+        # (face id, onset frame) -> latest event for that expression
+        self._rows: dict[tuple[int | None, int], Event] = {}
         self.version = 0
 
     def add(self, events: Sequence[Event]) -> int:
@@ -60,9 +74,10 @@ class EventLog:
                     continue
                 self._keys.add(key)
                 self._events.append(event)
-                shown = self._rows.get(event.onset_frame)
+                row = (event.face_id, event.onset_frame)
+                shown = self._rows.get(row)
                 if shown is None or shown.kind == "onset":
-                    self._rows[event.onset_frame] = event
+                    self._rows[row] = event
                 added += 1
             if added:
                 self.version += 1
@@ -112,20 +127,38 @@ def _log_cells(number: int, e: Event) -> list[str]:
             f"{e.confidence:.2f}", frames, note]
 
 
+def _hex(bgr: tuple[int, int, int]) -> str:
+    """A BGR colour as an HTML (RGB) colour."""
+    b, g, r = bgr
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _face_cell(e: Event, cell: str) -> str:
+    """The "face" cell: the face's number on a swatch of its overlay colour."""
+    n = face_number(e)
+    return (f'<td style="{cell}"><span style="display:inline-block;width:0.8em;height:0.8em;'
+            f'margin-right:0.3em;background:{_hex(face_color(n))}"></span>face {n}</td>')
+
+
 def render_log_html(shown: Sequence[Event]) -> str:
-    """The event log as an HTML table, newest first (rows carry ``data-kind`` and
-    ``data-onset-frame`` for scripts and tests)."""
+    """The event log as an HTML table, newest first (rows carry ``data-kind``,
+    ``data-onset-frame`` and, with several faces, ``data-face`` for scripts and tests)."""
     cell = "padding:2px 8px;border-bottom:1px solid #8884;text-align:left"
+    faces = any(e.face_id is not None for e in shown)
+    columns = (LOG_COLUMNS[0], FACE_COLUMN, *LOG_COLUMNS[1:]) if faces else LOG_COLUMNS
     head = "".join(f'<th style="{cell}" title="{html.escape(COLUMN_TIPS.get(c, ""))}">'
-                   f"{html.escape(c)}</th>" for c in LOG_COLUMNS)
+                   f"{html.escape(c)}</th>" for c in columns)
     rows = []
     for number, e in reversed(list(enumerate(shown, start=1))):
-        b, g, r = EXPRESSION_COLORS.get(e.expression, (200, 200, 200))
-        cells = "".join(f'<td style="{cell}">{html.escape(v)}</td>'
-                        for v in _log_cells(number, e))
-        rows.append(f'<tr data-kind="{e.kind}" data-onset-frame="{e.onset_frame}" '
-                    f'style="border-left:4px solid #{r:02x}{g:02x}{b:02x}">{cells}</tr>')
-    body = "".join(rows) or (f'<tr><td colspan="{len(LOG_COLUMNS)}" style="{cell}">'
+        values = [f'<td style="{cell}">{html.escape(v)}</td>' for v in _log_cells(number, e)]
+        if faces:
+            values.insert(1, _face_cell(e, cell))
+        face = f' data-face="{face_number(e)}"' if faces else ""
+        rows.append(f'<tr data-kind="{e.kind}" data-onset-frame="{e.onset_frame}"{face} '
+                    f'style="border-left:4px solid '
+                    f'{_hex(EXPRESSION_COLORS.get(e.expression, (200, 200, 200)))}">'
+                    f'{"".join(values)}</tr>')
+    body = "".join(rows) or (f'<tr><td colspan="{len(columns)}" style="{cell}">'
                              "no events yet</td></tr>")
     return ('<div style="max-height:320px;overflow:auto">'
             '<table class="event-log" style="width:100%;border-collapse:collapse;'

@@ -46,8 +46,8 @@ def run_summary_html(analysis: Analysis, ground_truth: Sequence[Interval] | None
 
 
 def run_fps(analysis: Analysis) -> float:
-    """The run's frame rate (the merger's; 30 before the first frame)."""
-    merger = analysis.spotter.merger
+    """The run's frame rate (the followed face's merger's; 30 before the first face)."""
+    merger = analysis.merger
     return merger.fps if merger is not None else 30.0
 
 

@@ -96,11 +96,12 @@ class RunView:
                  truth: Sequence[Interval] | None = None, title: str = "") -> None:
         info = probe_video(video)
         self.video, self.fps, self.frames = video, info.fps, info.frames
-        rows: dict[int, Event] = {}
-        for e in events:  # one row per expression: the segment once known, else its onset
-            if e.onset_frame not in rows or rows[e.onset_frame].kind == "onset":
-                rows[e.onset_frame] = e
-        self.events = sorted(rows.values(), key=lambda e: e.onset_frame)
+        rows: dict[tuple[int | None, int], Event] = {}
+        for e in events:  # one row per face's expression: the segment once known, else onset
+            key = (e.face_id, e.onset_frame)
+            if key not in rows or rows[key].kind == "onset":
+                rows[key] = e
+        self.events = sorted(rows.values(), key=lambda e: (e.onset_frame, e.face_id or 0))
         self.record = record
         self.truth = list(truth or ())
         self.title = title or video.name

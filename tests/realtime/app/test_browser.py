@@ -189,7 +189,7 @@ def test_webcam_frames_come_back_annotated_and_the_expected_event_is_logged(
                    lambda: f"two segments in the page's event log ({webcam_load(session)})")
         # Screenshot with the face in view and an expression open (face box, bars, flash).
         wait_until(page, lambda: cam.analysis.face_status == "ok"
-                   and cam.analysis.spotter.merger.state.open_label is not None, 20,
+                   and cam.analysis.merger.state.open_label is not None, 20,
                    "the face back in view")
         page.wait_for_timeout(400)
         shot = save_screenshot(page, artifacts, "webcam")

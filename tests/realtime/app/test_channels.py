@@ -145,7 +145,7 @@ def test_webcam_reset_starts_afresh_with_the_new_settings(app: SpotterApp) -> No
     assert cam.analysis is None and cam.frames_received == 0
     cam.push(rgb(0), SpotSettings(merge_gap_frames=3))
     assert cam.analysis.settings == SpotSettings(merge_gap_frames=3)
-    assert cam.analysis.spotter.postprocess.merge_gap_frames == 3
+    assert cam.analysis.spotter.base.postprocess.merge_gap_frames == 3
     assert cam.analysis.log.events == [] and cam.analysis.last_index == 0
 
 

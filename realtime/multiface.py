@@ -170,6 +170,16 @@ class MultiSpotter:
         self._last_faces: tuple[FaceOutput, ...] = ()
 
     @property
+    def mergers(self) -> dict[int, OnlineMerger]:
+        """Face id -> that face's online merger (every face seen since the last reset)."""
+        return {face_id: stream.merger for face_id, stream in sorted(self._streams.items())}
+
+    def input_state(self, face_id: int) -> object:
+        """The input reference state of one face (None before its first frame or after a
+        recalibration; see :meth:`realtime.reference.ReferenceDifference.state`)."""
+        return self._streams[face_id].reference.state()
+
+    @property
     def resampler(self) -> Resampler | None:
         """The stream's resampler, as :attr:`Spotter.resampler` (None: every frame is used)."""
         return self._resampler

@@ -94,8 +94,7 @@ class Analysis:
 
     def mergers(self) -> dict[int, OnlineMerger]:
         """Face id -> that face's online merger (every face seen in this run)."""
-        streams = self.spotter._streams  # MultiSpotter keeps one stream (merger) per face id
-        return {face_id: stream.merger for face_id, stream in sorted(streams.items())}
+        return self.spotter.mergers
 
     def set_fps(self, fps: float) -> None:
         """Every face's merger takes events at ``fps`` from now on (webcam: measured rate)."""

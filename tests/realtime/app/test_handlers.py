@@ -193,13 +193,13 @@ def test_neutral_face_restarts_the_reference_or_says_why_not(
         for i in range(10):
             ref_app.on_webcam_frame(rgb(i), *UI_PREDICTABLE, request("r"))
         analysis = ref_app.sessions.get("r").webcam.analysis
-        assert analysis.spotter._streams[0].reference.state() is not None
+        assert analysis.spotter.input_state(0) is not None
         log_html, _, status, _ = ref_app.on_neutral("webcam", request("r"))
         assert "neutral reference restarted at" in status
-        assert analysis.spotter._streams[0].reference.state() is None
+        assert analysis.spotter.input_state(0) is None
         assert 'data-kind="segment"' in log_html and "cut short" in log_html  # closed there
         ref_app.on_webcam_frame(rgb(10), *UI_PREDICTABLE, request("r"))
-        assert analysis.spotter._streams[0].reference.state() is not None  # the new reference
+        assert analysis.spotter.input_state(0) is not None  # the new reference
     finally:
         ref_app.sessions.close_all()
 

@@ -20,20 +20,20 @@ def _result(cached_wps: float, eager_wps: float, lat_p95: float, bb_p95: float, 
 
 
 def test_targets_met_and_missed() -> None:
-    good = {t["name"]: t for t in R.evaluate_targets(_result(400, 100, 13, 10, 100, 0, 19.9))}
+    good = {t["name"]: t for t in R.evaluate_targets(_result(500, 100, 13, 10, 120, 0, 19.9))}
     assert all(t["met"] for t in good.values()), good
-    bad = R.evaluate_targets(_result(399, 100, 13.1, 10, 99.9, 1, 20.0, size=(320, 240)))
+    bad = R.evaluate_targets(_result(499, 100, 13.1, 10, 119.9, 1, 20.0, size=(320, 240)))
     assert [t["met"] for t in bad] == [False] * 6
     assert "640x480" in bad[3]["note"]
     # p95 against p95 passes while p95 against the median backbone pass does not.
-    mixed = R.evaluate_targets(_result(400, 100, 12, 10, 100, 0, 0, bb_p50=8))
+    mixed = R.evaluate_targets(_result(500, 100, 12, 10, 120, 0, 0, bb_p50=8))
     assert [t["met"] for t in mixed] == [True, True, False, True, True, True]
 
 
 def _full_result(live_events: int) -> dict:
     summary = {"n": 4, "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "mean_ms": 1.5,
                "max_ms": 3.0}
-    r = _result(400, 100, 13, 10, 120, 0, 1.5)
+    r = _result(500, 100, 13, 10, 120, 0, 1.5)
     r["modes"]["window"] = {"windows_per_s": 200.0, "latency": summary}
     r.update(
         command="python -m realtime bench --frames 8", load_avg_end=[0.5, 0.4, 0.3],
@@ -73,7 +73,7 @@ def test_markdown_has_every_section_and_row() -> None:
     assert mode_rows == ["| cached (backbone per frame + head)", "| window (whole-window graph)",
                          "| PyTorch eager, whole window per step",
                          "| PyTorch eager, whole window per step"]
-    assert "| window (whole-window graph) | 200.0 | 2.00 | 0.50 |" in md
+    assert "| window (whole-window graph) | 200.0 | 2.00 | 0.40 |" in md
     assert "| end to end, batched (recorded file) | 150.0 frames/s |" in lines
     assert "6 frames median (max 7); 210 ms median, p95 230 ms; bound 7 frames = 233 ms" in md
     assert "| RSS growth over 20000 frames | +1.50 MB (280 MB after 2000 frames -> 282 MB) |" \

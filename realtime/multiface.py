@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -42,7 +41,7 @@ from realtime.events import Event
 from realtime.face import STATUS_NO_FACE, STATUS_UNCONFIRMED
 from realtime.merger import OnlineMerger
 from realtime.postprocess import label_of
-from realtime.readers import DEFAULT_FPS
+from realtime.readers import stream_fps
 from realtime.reference import ReferenceDifference
 from realtime.resample import Resampler, model_frame, resampler_for
 from realtime.sources import Frame, Source, open_source
@@ -58,7 +57,7 @@ from realtime.spotter import (
 )
 from realtime.timing import EngineTimings
 from realtime.tracks import DEFAULT_KEEP_S, DEFAULT_MAX_FACES, FaceTracks, TrackResult
-from realtime.vocab import check_bool, check_number, is_number
+from realtime.vocab import check_bool, check_number
 
 log = logging.getLogger(__name__)
 
@@ -250,9 +249,7 @@ class MultiSpotter:
     def _start(self, fps: float) -> float:
         """The stream's frame rate, fixed at its first frame (warns once when off the model's)."""
         if self._fps is None:
-            if not (is_number(fps) and math.isfinite(fps) and fps > 0):
-                fps = DEFAULT_FPS
-            self._fps = float(fps)
+            self._fps = stream_fps(fps)
             self.tracks.keep_frames = max(1, round(self.keep_s * self._fps))
             self.tracks.reset()
             contract = getattr(self.engine, "contract", None)

@@ -116,13 +116,8 @@ class PostprocessSetting:
 
     def describe(self, fps: float) -> str:
         """One line for users: the setting at ``fps`` and where it comes from."""
-        gap = self.merge_gap_frames(fps)
-        rule = ("argmax labels" if self.expression_threshold is None
-                else f"expression probability >= {self.expression_threshold:g}")
-        kind = "types by duration (micro up to 0.5 s)" if self.relabel_by_duration else (
-            "types from the classifier")
-        return (f"merge gap {gap} frame{'s' if gap != 1 else ''} ({gap / check_fps(fps):.2f} s), "
-                f"{rule}, {kind}; {self.chosen_on}")
+        return (describe_settings(self.config(fps), self.expression_threshold, fps)
+                + f"; {self.chosen_on}")
 
     def to_dict(self) -> dict[str, object]:
         return {"merge_gap_s": self.merge_gap_s, "min_length_frames": self.min_length_frames,
@@ -141,6 +136,17 @@ class PostprocessSetting:
         if unknown:
             raise ValueError(f"unknown post-processing fields {sorted(unknown)}")
         return cls(**d)  # type: ignore[arg-type]
+
+
+def describe_settings(config: PostprocessConfig, threshold: float | None, fps: float) -> str:
+    """Frame-based settings in words: gap in frames and seconds, label rule, how types are
+    named (shared by :meth:`PostprocessSetting.describe` and the commands' run line)."""
+    gap = config.merge_gap_frames
+    rule = "argmax labels" if threshold is None else f"expression probability >= {threshold:g}"
+    kind = ("types by duration (micro up to 0.5 s)" if config.relabel_by_duration
+            else "types from the classifier")
+    return (f"merge gap {gap} frame{'s' if gap != 1 else ''} ({gap / check_fps(fps):.2f} s), "
+            f"{rule}, {kind}")
 
 
 MODEL = "model"  # PostprocessChoice.threshold: the model's recommended threshold

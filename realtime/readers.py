@@ -50,6 +50,15 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def stream_fps(fps: object) -> float:
+    """A stream's frame rate as the spotters use it: ``fps`` when it is a finite number > 0,
+    else :data:`DEFAULT_FPS`."""
+    if isinstance(fps, int | float) and not isinstance(fps, bool) and math.isfinite(fps) \
+            and fps > 0:
+        return float(fps)
+    return DEFAULT_FPS
+
+
 def _sane_fps(value: float) -> bool:
     return math.isfinite(value) and 0.0 < value < MAX_FPS
 

@@ -174,17 +174,13 @@ def postprocess_choice(args: argparse.Namespace) -> object:
 
 def describe_choice(choice: object, recommended: object, fps: float) -> str:
     """One line: the post-processing a run uses and whether it is the model's own."""
-    from realtime.postprocess import MODEL, PostprocessChoice, PostprocessSetting
+    from realtime.postprocess import MODEL, PostprocessChoice, PostprocessSetting, describe_settings
 
     assert isinstance(choice, PostprocessChoice) and isinstance(recommended, PostprocessSetting)
     rate = fps if fps and fps > 0 else 30.0
     config, threshold = choice.resolve(recommended, rate)
-    gap = config.merge_gap_frames
-    rule = "argmax labels" if threshold is None else f"expression probability >= {threshold:g}"
-    kind = ("types by duration (micro up to 0.5 s)" if config.relabel_by_duration
-            else "types from the classifier")
     own = choice == PostprocessChoice(threshold=MODEL)
     where = (f"the model's recommendation, {recommended.chosen_on}" if own
              else "options over the model's recommendation")
-    return (f"merge gap {gap} frame{'s' if gap != 1 else ''} ({gap / rate:.2f} s), {rule}, "
-            f"{kind}, minimum length {config.min_length_frames} frame(s) ({where})")
+    return (describe_settings(config, threshold, rate)
+            + f", minimum length {config.min_length_frames} frame(s) ({where})")

@@ -56,9 +56,10 @@ class ExportedGraphs:
         return self.graphs["window"]
 
 
-def build_and_export(root: Path, seed: int, input_tau_frames: int = 0) -> ExportedGraphs:
+def build_and_export(root: Path, seed: int, input_tau_frames: int = 0,
+                     train_fps: float | None = None) -> ExportedGraphs:
     """Random model (default config but the input transform) -> ``root/model.pt`` -> graphs in
-    ``root/graphs``."""
+    ``root/graphs``; ``train_fps`` records a training frame rate (the contract's train_fps)."""
     import torch
 
     from export.checkpoint import save_checkpoint
@@ -67,7 +68,8 @@ def build_and_export(root: Path, seed: int, input_tau_frames: int = 0) -> Export
 
     checkpoint = save_checkpoint(
         root / "model.pt", build_model(ModelConfig(input_tau_frames=input_tau_frames), seed=seed),
-        metadata={"training": f"none (random weights, seed {seed}) - test fixture"},
+        metadata={"training": f"none (random weights, seed {seed}) - test fixture",
+                  **({} if train_fps is None else {"dataset": {"fps": train_fps}})},
         storage_dtype=torch.float16)
     out_dir = root / "graphs"
     graphs = export_checkpoint(checkpoint, out_dir)
@@ -83,6 +85,13 @@ def exported_graphs(tmp_path_factory: pytest.TempPathFactory) -> ExportedGraphs:
 @pytest.fixture(scope="session")
 def other_exported_graphs(tmp_path_factory: pytest.TempPathFactory) -> ExportedGraphs:
     return build_and_export(tmp_path_factory.mktemp("other_exported_graphs"), OTHER_GRAPHS_SEED)
+
+
+@pytest.fixture(scope="session")
+def graphs_30fps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of graphs whose contract says they were trained at 30 fps (resampling)."""
+    return build_and_export(tmp_path_factory.mktemp("graphs_30fps"), GRAPHS_SEED,
+                            train_fps=30.0).out_dir
 
 
 @pytest.fixture(scope="session")

@@ -57,19 +57,6 @@ def test_events_map_back_to_source_frames() -> None:
     assert back.duration_s == e.duration_s and back.onset_time_s == e.onset_time_s
 
 
-@pytest.fixture(scope="module")
-def graphs_30fps(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from export.checkpoint import save_checkpoint
-    from export.model import build_model
-    from export.onnx_export import export_checkpoint
-
-    root = tmp_path_factory.mktemp("g30")
-    ckpt = save_checkpoint(root / "m.pt", build_model(seed=7).eval(),
-                           metadata={"dataset": {"fps": 30.0}})
-    export_checkpoint(ckpt, root / "g")
-    return root / "g"
-
-
 def _spotter(graphs: Path, resample: bool = True) -> Spotter:
     return Spotter(graphs, provider="cpu", threshold=0.0, resample=resample,
                    postprocess=PostprocessConfig(relabel_by_duration=True))

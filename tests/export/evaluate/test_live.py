@@ -9,18 +9,6 @@ from pathlib import Path
 import pytest
 
 from export.__main__ import main
-from export.checkpoint import save_checkpoint
-from export.model import build_model
-from export.onnx_export import export_checkpoint
-
-
-@pytest.fixture(scope="module")
-def graphs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("live")
-    ckpt = save_checkpoint(root / "m.pt", build_model(seed=8).eval(),
-                           metadata={"dataset": {"fps": 30.0}})
-    export_checkpoint(ckpt, root / "g")
-    return root / "g"
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +28,12 @@ def _run(graphs: Path, data: Path, out: Path, capsys: pytest.CaptureFixture[str]
     return json.loads((out / "live.json").read_text())
 
 
-def test_live_evaluation_at_the_training_rate(graphs: Path, tiny_synth: Path, tmp_path: Path,
+def test_live_evaluation_at_the_training_rate(graphs_30fps: Path, tiny_synth: Path,
+                                              tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     from export.datasets import load_dataset
 
-    report = _run(graphs, tiny_synth, tmp_path / "o", capsys)
+    report = _run(graphs_30fps, tiny_synth, tmp_path / "o", capsys)
     videos = load_dataset(tiny_synth).videos
     assert len(report["videos"]) == len(videos)
     assert all(r["model_frames"] is None for r in report["videos"])  # 30 fps: not resampled
@@ -53,10 +42,10 @@ def test_live_evaluation_at_the_training_rate(graphs: Path, tiny_synth: Path, tm
     assert report["setting"]["merge_gap_s"] is None  # these graphs name none: the paper's
 
 
-def test_live_evaluation_resamples_a_200fps_dataset(graphs: Path, synth_200: Path,
+def test_live_evaluation_resamples_a_200fps_dataset(graphs_30fps: Path, synth_200: Path,
                                                     tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    report = _run(graphs, synth_200, tmp_path / "o", capsys)
+    report = _run(graphs_30fps, synth_200, tmp_path / "o", capsys)
     (run,) = report["videos"]
     assert run["fps"] == 200
     assert run["model_frames"] == 90 and run["skipped_frames"] == 510  # 3 s: 600 -> 90

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
-from realtime.vocab import IMAGE_SUFFIXES, is_image_file, natural_key
+from realtime.vocab import IMAGE_SUFFIXES, is_image_file, is_number, natural_key
 
 URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
 FILE_URL_SCHEMES = ("http", "https")  # may serve a recording (a file) or a live stream
@@ -53,8 +53,7 @@ def mask_url(url: str) -> str:
 def stream_fps(fps: object) -> float:
     """A stream's frame rate as the spotters use it: ``fps`` when it is a finite number > 0,
     else :data:`DEFAULT_FPS`."""
-    if isinstance(fps, int | float) and not isinstance(fps, bool) and math.isfinite(fps) \
-            and fps > 0:
+    if is_number(fps) and math.isfinite(fps) and fps > 0:  # numpy scalars count
         return float(fps)
     return DEFAULT_FPS
 

@@ -260,10 +260,12 @@ def _cpu_has_bf16() -> bool:
 def fit(train_videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig,
         out_dir: Path, device: torch.device, resume: bool = False,
         val_videos: list[TrainVideo] | None = None, metadata: dict[str, Any] | None = None,
-        progress: bool = True, init_backbone: Path | None = None
-        ) -> tuple[STSNetSW, list[dict[str, Any]]]:
+        progress: bool = True, init_backbone: Path | None = None,
+        init_checkpoint: Path | None = None) -> tuple[STSNetSW, list[dict[str, Any]]]:
     """Train one model; checkpoint every epoch so ``resume`` continues where it stopped.
-    ``init_backbone``: a pretrained backbone (``export.pretrain``) to start from."""
+    ``init_backbone``: a pretrained backbone (``export.pretrain``) to start from;
+    ``init_checkpoint``: a trained STSNet_SW of the same config whose weights (all of them)
+    this run continues from, on a fresh optimizer and schedule (a warm restart)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
@@ -274,6 +276,9 @@ def fit(train_videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig
         pre = load_backbone_into(model, init_backbone, model_cfg)
         metadata = {**(metadata or {}), "init_backbone": {"file": str(init_backbone),
                                                            "subjects": pre.get("subjects")}}
+    if init_checkpoint is not None:
+        metadata = {**(metadata or {}),
+                    "init_checkpoint": load_init_checkpoint(model, init_checkpoint, model_cfg)}
     model = model.to(device)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
@@ -314,6 +319,29 @@ def fit(train_videos: list[TrainVideo], model_cfg: ModelConfig, cfg: TrainConfig
                                         else {})})
     model.eval()
     return model, log
+
+
+def load_init_checkpoint(model: STSNetSW, path: Path, model_cfg: ModelConfig) -> dict[str, Any]:
+    """Load a trained checkpoint's weights into ``model`` (ValueError when its model config
+    differs from ``model_cfg``: a warm start continues the same model). Returns what the new
+    checkpoint records of it (file, sha256, the epochs and recipe it had)."""
+    from export.checkpoint import CheckpointError, file_sha256, model_from_checkpoint
+
+    try:
+        start, ckpt = model_from_checkpoint(path)
+    except CheckpointError as exc:
+        raise ValueError(f"--init-checkpoint: {exc}") from exc
+    if start.config.to_dict() != model_cfg.to_dict():
+        theirs, ours = start.config.to_dict(), model_cfg.to_dict()
+        diff = {k: (theirs.get(k), ours.get(k)) for k in sorted(set(theirs) | set(ours))
+                if theirs.get(k) != ours.get(k)}
+        raise ValueError(f"--init-checkpoint {path}: its model differs from the one the options "
+                         f"describe (checkpoint, options): {diff}")
+    model.load_state_dict(start.state_dict())
+    meta = ckpt["metadata"]
+    return {"file": str(path), "sha256": file_sha256(path),
+            "epochs_done": meta.get("epochs_done"), "train_config": meta.get("train_config"),
+            "earlier": meta.get("init_checkpoint")}
 
 
 def _optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> tuple[Any, Any]:
@@ -385,6 +413,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", default="loso", choices=PROTOCOLS)
     parser.add_argument("--folds", type=int, default=4, help="number of folds for kfold")
     parser.add_argument("--test-subjects", default="", help="comma list for --protocol split")
+    parser.add_argument("--init-checkpoint", type=Path, default=None,
+                        help="continue from a trained STSNet_SW checkpoint of the same model "
+                        "(all weights; fresh optimizer and cosine schedule: a warm restart)")
+    parser.add_argument("--no-held-out-eval", action="store_true",
+                        help="skip the PyTorch evaluation of the held-out subjects after "
+                        "training (`python -m export tune` scores them through ONNX, faster)")
     parser.add_argument("--init-backbone", type=Path, default=None,
                         help="start the backbone from `python -m export pretrain`'s file")
     parser.add_argument("--classes", default=",".join(m.class_names),
@@ -414,6 +448,11 @@ def run(args: argparse.Namespace) -> int:
             from export.pretrain import read_backbone
 
             read_backbone(args.init_backbone, model_cfg)  # refuse a mismatch before any work
+        if args.init_checkpoint is not None:
+            if args.init_backbone is not None:
+                raise ValueError("--init-checkpoint and --init-backbone: give one (a checkpoint "
+                                 "already holds a backbone)")
+            load_init_checkpoint(build_model(model_cfg, seed=0), args.init_checkpoint, model_cfg)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -474,8 +513,13 @@ def _run_fold(args: argparse.Namespace, name: str, test_subjects: list[str],
     t0 = time.perf_counter()
     model, _ = fit(train_v, model_cfg, cfg, args.out / name, device, resume=args.resume,
                    val_videos=test_v if cfg.val_every else None, metadata=meta,
-                   progress=not args.quiet, init_backbone=args.init_backbone)
+                   progress=not args.quiet, init_backbone=args.init_backbone,
+                   init_checkpoint=args.init_checkpoint)
     if not test_v:
+        return None
+    if args.no_held_out_eval:
+        print(f"fold {name}: trained in {time.perf_counter() - t0:.0f} s; held-out evaluation "
+              "skipped (--no-held-out-eval)", file=sys.stderr)
         return None
     report = evaluate_videos(TorchPredictor(model, device), test_v)
     write_report(report, args.out / name)

@@ -272,3 +272,48 @@ def test_lag_input_pretrained_backbone_and_the_datasets_own_split(
     assert export_main(["train", "--data", str(data), "--cache", cache, "--out",
                         str(tmp_path / "r2"), "--protocol", "all", "--init-backbone", str(bb),
                         "--epochs", "1", "--clips-per-epoch", "2", "--quiet"]) == 2
+
+
+def test_warm_restart_from_a_checkpoint_and_no_held_out_eval(
+        tiny_synth: Path, tiny_subjects: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """--init-checkpoint continues a trained model (its weights are the start, recorded in the
+    new checkpoint); a different model is refused by name; --no-held-out-eval trains the fold
+    and writes no held-out report."""
+    from export.checkpoint import load_checkpoint, model_from_checkpoint
+
+    cache = str(tmp_path / "cache")
+    lag = ["--input-lag-frames", "3", "--input-gain", "8"]
+    short = ["--epochs", "1", "--clips-per-epoch", "2", "--batch-clips", "2", "--clip-frames",
+             "8", "--quiet"]
+    first = tmp_path / "first"
+    assert export_main(["train", "--data", str(tiny_synth), "--cache", cache, "--out",
+                        str(first), "--protocol", "all", *short, *lag]) == 0
+    start = first / "all" / "checkpoint.pt"
+    # with --lr tiny the continued model stays next to its start; a fresh one (another seed)
+    # would not
+    second = tmp_path / "second"
+    assert export_main(["train", "--data", str(tiny_synth), "--cache", cache, "--out",
+                        str(second), "--protocol", "split", "--test-subjects",
+                        tiny_subjects[0], "--init-checkpoint", str(start), "--lr", "1e-9",
+                        "--seed", "5", "--no-held-out-eval", *short, *lag]) == 0
+    ckpts = list(second.glob("*/checkpoint.pt"))
+    assert len(ckpts) == 1
+    meta = load_checkpoint(ckpts[0])["metadata"]
+    assert meta["init_checkpoint"]["file"] == str(start)
+    assert meta["init_checkpoint"]["epochs_done"] == 1
+    a, _ = model_from_checkpoint(start)
+    b, _ = model_from_checkpoint(ckpts[0])
+    wa = dict(a.named_parameters())
+    drift = max(float((p - wa[n]).detach().abs().max()) for n, p in b.named_parameters())
+    assert drift < 1e-3
+    assert not (second / "results.json").exists()  # no held-out report
+    assert "held-out evaluation skipped" in capsys.readouterr().err
+    # the options describe another model (raw input): refused before any training
+    code = export_main(["train", "--data", str(tiny_synth), "--cache", cache, "--out",
+                        str(tmp_path / "third"), "--protocol", "all",
+                        "--init-checkpoint", str(start), *short])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--init-checkpoint" in err and "differs" in err and "input" in err
+    assert not (tmp_path / "third").exists()

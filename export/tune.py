@@ -76,6 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="choose nothing: score the graphs' own recommended setting (their "
                              "contract) on the test subjects (every video when the dataset has "
                              "no split.csv), e.g. an int8 backbone's gate or a check set")
+    parser.add_argument("--on", default="test", choices=("test", "validation"),
+                        help="with --recommended: the subjects to score (default test; "
+                             "validation to compare variants, e.g. int8 calibrations, without "
+                             "looking at test)")
     parser.add_argument("--into", type=Path, default=None, metavar="CHECKPOINT",
                         help="store the chosen setting in this checkpoint's metadata (export "
                              "the graphs again afterwards to carry it into their contract)")
@@ -122,7 +126,7 @@ def _load(args: argparse.Namespace) -> tuple[OnnxPredictor, dict[str, str], list
                             transform=False)
     if args.recommended and not split:  # a check set: every video is scored
         split = {v.subject: "test" for v in videos}
-    needed = {"test"} if args.recommended else {"validation", "test"}
+    needed = {args.on} if args.recommended else {"validation", "test"}
     if not needed <= set(split.values()):
         raise DatasetError(f"{args.data}/split.csv needs {' and '.join(sorted(needed))} subjects"
                            + ("" if args.recommended else
@@ -163,17 +167,19 @@ def tuned_result(preds: dict[str, list[tuple[TrainVideo, np.ndarray]]], names: t
 
 
 def recommended_result(preds: dict[str, list[tuple[TrainVideo, np.ndarray]]],
-                       names: tuple[str, ...], setting: PostprocessSetting) -> dict[str, Any]:
-    """The graphs' own recommended setting scored on test (no choice is made)."""
-    fps = _one_rate(preds["test"])
+                       names: tuple[str, ...], setting: PostprocessSetting,
+                       part: str = "test") -> dict[str, Any]:
+    """The graphs' own recommended setting scored on ``part``'s subjects (no choice is made)."""
+    fps = _one_rate(preds[part])
     point = (setting.merge_gap_frames(fps), setting.expression_threshold,
              setting.relabel_by_duration)
-    return {"setting": setting.to_dict(), "test_with_recommended":
-            score_setting(preds["test"], names, point)}
+    return {"setting": setting.to_dict(), f"{part}_with_recommended":
+            score_setting(preds[part], names, point)}
 
 
 def _print_scores(result: dict[str, Any]) -> None:
-    for key in ("test_with_best", "test_with_recommended", "test_default"):
+    for key in ("test_with_best", "test_with_recommended", "validation_with_recommended",
+                "test_default"):
         if key in result:
             sc = result[key]
             print(f"{key.replace('_', ' ')}: overall F1 {sc['overall']['f1']:.4f}, macro "
@@ -187,7 +193,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"tune: error: {exc}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    parts = ("test",) if args.recommended else ("validation", "test")
+    if args.on != "test" and not args.recommended:
+        print("tune: error: --on is for --recommended (a choice is always made on validation "
+              "and scored on test)", file=sys.stderr)
+        return 2
+    parts = (args.on,) if args.recommended else ("validation", "test")
     preds: dict[str, list[tuple[TrainVideo, np.ndarray]]] = {p: [] for p in parts}
     for v in videos:
         part = split.get(v.subject)
@@ -196,14 +206,16 @@ def run(args: argparse.Namespace) -> int:
     names = predictor.class_names
     try:
         if args.recommended:
-            result = recommended_result(preds, names, predictor.engine.contract.recommended)
+            result = recommended_result(preds, names, predictor.engine.contract.recommended,
+                                        args.on)
         else:
             result, setting = tuned_result(preds, names, args.data)
     except ValueError as exc:
         print(f"tune: error: {exc}", file=sys.stderr)
         return 2
-    result.update(graphs=str(args.graphs), predict_s=round(time.perf_counter() - t0, 1),
-                  test_paper=paper_columns(preds["test"], names))
+    result.update(graphs=str(args.graphs), predict_s=round(time.perf_counter() - t0, 1))
+    if "test" in preds:
+        result["test_paper"] = paper_columns(preds["test"], names)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     if args.into is not None and not args.recommended:

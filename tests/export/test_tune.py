@@ -127,6 +127,15 @@ def test_cli_end_to_end_on_a_tiny_dataset(tiny_synth: Path, tiny_subjects: list[
     assert rec["setting"] == stored
     assert rec["test_with_recommended"] == result["test_with_best"]  # same setting, same test
     assert "test with recommended" in capsys.readouterr().out
+    # --on validation: the same setting on the validation subject (the score tune chose by)
+    assert main(["tune", *common, "--recommended", "--on", "validation", "--json",
+                 str(tmp_path / "v.json")]) == 0
+    val = json.loads((tmp_path / "v.json").read_text())
+    assert "test_with_recommended" not in val and "test_paper" not in val
+    assert val["validation_with_recommended"] == result["best_on_validation"]["validation"]
+    assert "validation with recommended" in capsys.readouterr().out
+    assert main(["tune", *common, "--on", "validation"]) == 2  # a choice is made on validation
+    assert "--on is for --recommended" in capsys.readouterr().err
 
 
 def test_recommended_scores_a_dataset_without_a_split(tiny_synth: Path, tmp_path: Path,

@@ -1,11 +1,13 @@
-"""Options and start-up shared by the live commands (``spot``, ``serve``, ``bench``).
+"""Options and start-up shared by the live commands (``spot``, ``serve``, ``bench``, ``batch``).
 
 The three commands take the same engine options, each with its own help text where the
 meaning differs (``bench`` also runs torch on its threads):
 
 - ``--weights DIR``: the folder of the exported ONNX graphs;
 - ``--provider auto|cuda|cpu``: the ONNX Runtime device;
-- ``--threads N``: CPU threads, checked by :func:`check_threads_option`.
+- ``--threads N``: CPU threads, checked by :func:`check_threads_option`;
+- ``--max-faces N`` (``spot``, ``batch``): faces followed at once, :func:`max_faces_option`,
+  and the spotter it means, :func:`follow_faces`.
 
 :func:`quiet_logs` silences mediapipe/TFLite start-up chatter and OpenCV's own warnings (our
 errors name the problem), unless the user set the variables already, and prints the warnings of
@@ -21,6 +23,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from realtime.vocab import MAX_THREADS, check_int
 
@@ -132,6 +135,35 @@ def own_warnings_as_lines() -> None:
 class _LowerLevelFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+MAX_FACES_HELP = ("follow up to N faces at once, each with its own events (face_id 1, 2, ... "
+                  "after the first face; default: all, up to 4); 1: the single-face path "
+                  "(the tracked, else the largest face)")
+
+
+def add_max_faces_option(parser: argparse.ArgumentParser, *, help: str = MAX_FACES_HELP) -> None:
+    """``--max-faces N`` (default None: :data:`realtime.tracks.DEFAULT_MAX_FACES`); read it
+    with :func:`max_faces_option`."""
+    parser.add_argument("--max-faces", type=int, default=None, metavar="N", help=help)
+
+
+def max_faces_option(value: int | None) -> int:
+    """The parsed ``--max-faces``: the default bound when absent, else checked (ValueError
+    naming the option)."""
+    from realtime.tracks import DEFAULT_MAX_FACES, check_max_faces
+
+    return DEFAULT_MAX_FACES if value is None else check_max_faces(value, "--max-faces")
+
+
+def follow_faces(spotter: Any, max_faces: int) -> Any:
+    """What spots a stream for ``--max-faces N``: ``spotter`` itself for 1 (the single-face
+    path), else a :class:`~realtime.multiface.MultiSpotter` following up to N faces with it."""
+    if max_faces == 1:
+        return spotter
+    from realtime.multiface import MultiSpotter
+
+    return MultiSpotter(spotter, max_faces=max_faces)
 
 
 # Post-processing fields named in errors -> the options that set them.

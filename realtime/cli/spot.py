@@ -41,13 +41,16 @@ from realtime.cli.options import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_OUTPUT_FAILED,
+    add_max_faces_option,
     add_postprocess_options,
     add_provider_option,
     add_threads_option,
     add_weights_option,
     check_threads_option,
     describe_choice,
+    follow_faces,
     hush_native_stderr,
+    max_faces_option,
     postprocess_choice,
     quiet_logs,
 )
@@ -95,10 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "whose input is a reference difference")
     parser.add_argument("--quiet", action="store_true",
                         help="no event lines on stdout; only errors, summary and score")
-    parser.add_argument("--max-faces", type=int, default=None, metavar="N",
-                        help="follow up to N faces at once, each with its own events "
-                             "(face_id 1, 2, ... after the first face; default: all, up to 4); "
-                             "1: the single-face path (the tracked, else the largest face)")
+    add_max_faces_option(parser)
     parser.add_argument("--verbose", action="store_true",
                         help="let FFmpeg, OpenCV and mediapipe print their own logs on stderr "
                              "(default: only this program's one-line messages)")
@@ -477,15 +477,12 @@ class SpotRun:
     def _several_faces(self) -> None:
         """Unless ``--max-faces 1``: follow every face (realtime.multiface) with the spotter
         built by :meth:`_open`, and draw each face in its own colour."""
-        from realtime.multiface import MultiSpotter
         from realtime.overlay import FacesOverlay
-        from realtime.tracks import DEFAULT_MAX_FACES, check_max_faces
 
-        n = getattr(self.args, "max_faces", None)
-        n = DEFAULT_MAX_FACES if n is None else check_max_faces(n, "--max-faces")
+        n = max_faces_option(getattr(self.args, "max_faces", None))
         if n == 1:
             return
-        self.spotter = MultiSpotter(self.spotter, max_faces=n)
+        self.spotter = follow_faces(self.spotter, n)
         if self.overlay is not None:
             self.overlay = FacesOverlay(self.spotter.class_names)
 

@@ -1,8 +1,9 @@
 """``python -m realtime batch SOURCES... --out DIR``: spot expressions in a whole corpus.
 
 Every recording is processed in full (no frame dropped) by the same spotter as
-``python -m realtime spot --source FILE``, and gets the same JSONL and CSV event files; a
-summary CSV lists events per type, face time and errors per recording. Tasks run on Ray (an
+``python -m realtime spot --source FILE`` (every face in view, up to ``--max-faces``, as
+``spot``), and gets the same JSONL and CSV event files (``face_id`` included); a summary CSV
+lists events per type, face time, distinct faces and errors per recording. Tasks run on Ray (an
 embedded local instance, or ``--ray-address`` for a cluster) or, where Ray is absent, on local
 processes. A rerun skips finished recordings (see :mod:`realtime.corpus.output`). A recording
 that fails is recorded in the summary and the others go on; the exit code is then 2.
@@ -24,8 +25,10 @@ from realtime.cli.options import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     add_engine_options,
+    add_max_faces_option,
     add_postprocess_options,
     check_threads_option,
+    max_faces_option,
     postprocess_choice,
     quiet_logs,
 )
@@ -60,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=("cached", "window"), default="cached",
                         help="as spot --mode")
     add_postprocess_options(parser)
+    add_max_faces_option(parser)
     parser.add_argument("--force", action="store_true",
                         help="process every recording again, finished or not")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -105,12 +109,13 @@ def worker_config(args: argparse.Namespace) -> Any:
     from realtime.corpus.work import WorkerConfig
 
     check_threads_option(args.threads)
+    max_faces = max_faces_option(args.max_faces)
     choice = postprocess_choice(args)
     weights = Path(args.weights)
     if not (weights / "backbone.onnx").is_file() and args.mode == "cached":
         raise ValueError(f"--weights {weights}: no backbone.onnx there")
     return WorkerConfig(weights=str(weights.resolve()), provider=args.provider, mode=args.mode,
-                        threads=args.threads, postprocess=choice)
+                        threads=args.threads, postprocess=choice, max_faces=max_faces)
 
 
 def frame_count(path: str) -> int | None:
@@ -205,6 +210,11 @@ class BatchRun:
                  f"{len(todo)} to do, into {cfg.out}")
         if not todo:
             return
+        if cfg.chunk_frames and wcfg.several_faces:
+            self.say(f"chunks: with up to {wcfg.max_faces} faces, chunks join only where no "
+                     "face has been in view for over 1 s (a face that leaves keeps its id "
+                     "that long); elsewhere the stretch is run again in one piece: events "
+                     "equal one pass (--max-faces 1 joins at any face-free frame)")
         by_name = {r.name: r for r in todo}
         counts = {r.name: frame_count(r.path) for r in todo}
         stitchers = {r.name: Stitcher(plan_chunks(r.name, r.path, counts[r.name],

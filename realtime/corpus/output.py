@@ -7,6 +7,11 @@ Layout under ``--out DIR``::
     DIR/recordings/NAME.csv           the events, as ``spot --csv-out`` writes them
     DIR/recordings/NAME.done.json     written last: the recording is finished
 
+Summary columns: ``face_frames`` / ``face_time_s`` count the frames (seconds) with at least one
+usable face crop: with several faces a frame counts once, however many faces it has, so face
+time never exceeds the duration; ``faces`` is the number of distinct faces (face ids given;
+with ``--max-faces 1``, which tells no faces apart: 1 when a face was spotted, else 0).
+
 A done-marker holds the recording's signature (path, size, modification time), the settings
 that shape events and its summary row; a rerun skips a recording only when all three match, so
 a partial recording (no marker: the run stopped while it was being written) or a changed one is
@@ -35,7 +40,7 @@ MARKER_VERSION = 1
 # Settings that do not change events (and so do not invalidate a done-marker).
 _NEUTRAL_SETTINGS = ("provider", "threads")
 BASE_COLUMNS = ("recording", "source", "status", "frames", "fps", "duration_s", "face_frames",
-                "face_time_s", "onsets", "segments")
+                "face_time_s", "faces", "onsets", "segments")
 TAIL_COLUMNS = ("cut_short", "tasks", "reruns", "elapsed_s", "worker", "from_earlier_run",
                 "error")
 
@@ -68,6 +73,7 @@ def summary_row(rec: Recording, result: Stitched) -> dict[str, Any]:
         "status": "error" if result.error else "ok", "frames": result.frames,
         "fps": round(fps, 3), "duration_s": round(result.frames / fps, 3) if fps else "",
         "face_frames": face, "face_time_s": round(face / fps, 3) if fps else "",
+        "faces": result.faces if result.faces is not None else int(face > 0),
         "onsets": sum(e.kind == "onset" for e in result.events), "segments": len(segments),
         "cut_short": sum(bool(e.cut_short) for e in segments),
         "tasks": len(result.tasks), "reruns": result.reruns,

@@ -16,10 +16,20 @@ from ``r`` on from the second. When no such frame exists (the face never left th
 stretch is run again in one piece from the last join (:class:`Rerun`), and the walk goes on.
 A recording without any face-free frame is thus processed twice over: chunking pays off on
 recordings where the face leaves the view now and then (cuts, people leaving the frame).
+
+Several faces (``--max-faces`` above 1): the same walk, on the worker's restart frames (no face
+followed and none remembered: every face gone for more than 1 s, see
+:mod:`realtime.corpus.work`), not on single face-free frames, since a face that leaves keeps
+its id for its return. A run started cold numbers its faces from 0; the stitcher renumbers the
+faces of each run it takes from by the single pass's count of faces at the join, so that ids
+(and the first face's missing ``face_id``) are those of one pass. Chunks join only where the
+view is empty for more than a second; elsewhere the stretch is rerun, which keeps the result
+exact at the price of more frames.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from realtime.corpus.work import STATUS_CODES, Task, TaskResult
@@ -45,6 +55,7 @@ class Stitched:
     error: str | None = None
     reruns: int = 0
     tasks: list[TaskResult] = field(default_factory=list)
+    faces: int | None = None  # distinct faces (several faces; None: the single-face spotter)
 
 
 def plan_chunks(name: str, path: str, frame_count: int | None, chunk_frames: int | None,
@@ -82,6 +93,8 @@ class Stitcher:
         self._results: dict[int, TaskResult] = {}
         self._cur: TaskResult | None = None  # the run that is exact from _valid_from on
         self._valid_from = 0
+        self._offset = 0  # single-pass face id = _cur's face id + this
+        self._seen_at_join = 0  # distinct faces of the single pass up to _valid_from
         self._next = 1  # the chunk to join next
         self._events: list[Event] = []
         self._counts: dict[str, int] = dict.fromkeys(STATUS_CODES, 0)
@@ -106,6 +119,7 @@ class Stitcher:
         if rerun:
             self._waiting_rerun = False
             self._cur = res
+            self._offset = self._seen_at_join - res.faces_at.get(self._valid_from, 0)
             self._next += 1
         else:
             self._results[res.part] = res
@@ -133,7 +147,9 @@ class Stitcher:
             if join is None:
                 return [self._rerun_through(self._next)]
             self._take(cur, join)
-            self._cur, self._valid_from = nxt, join
+            seen = self._offset + cur.faces_at.get(join, 0)
+            self._cur, self._valid_from, self._seen_at_join = nxt, join, seen
+            self._offset = seen - nxt.faces_at.get(join, 0)
             self._next += 1
         return []
 
@@ -150,7 +166,7 @@ class Stitcher:
     def _take(self, run: TaskResult, until: int | None) -> None:
         """Keep ``run``'s events and statuses from the last join up to ``until`` (None: all)."""
         lo = self._valid_from
-        self._events += [e for e in run.events
+        self._events += [renumber(e, self._offset) for e in run.events
                          if (e.onset_frame > lo or lo == 0)
                          and (until is None or e.onset_frame < until)]
         hi = run.stop if until is None else until
@@ -163,11 +179,22 @@ class Stitcher:
             events=self._events, status_counts=self._counts,
             frames=sum(self._counts.values()), fps=first.fps or last.fps,
             class_names=first.class_names or last.class_names, error=error,
-            reruns=self._reruns, tasks=self._all)
+            reruns=self._reruns, tasks=self._all,
+            faces=None if last.faces is None else self._offset + last.faces)
         if error is not None:
+            self.result.faces = last.faces if len(self.tasks) == 1 else None
             self.result.events = list(last.events) if len(self.tasks) == 1 else []
             self.result.status_counts = _counts(last.statuses) if len(self.tasks) == 1 else {}
             self.result.frames = last.frames if len(self.tasks) == 1 else 0
+
+
+def renumber(event: Event, offset: int) -> Event:
+    """``event`` of a run whose faces are numbered ``offset`` below the single pass's, with the
+    single pass's ``face_id`` (face 0, the first of the pass, carries none)."""
+    if offset == 0:
+        return event
+    face = offset + (event.face_id or 0)
+    return dataclasses.replace(event, face_id=face or None)
 
 
 def _counts(statuses: bytes) -> dict[str, int]:

@@ -72,9 +72,11 @@ def test_chunked_run_equals_the_single_pass(tmp_path: Path, cut_clip: Path, spot
                                             capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     assert batch(cut_clip, "--out", out, "--workers", 2, "--backend", "processes",
-                 "--chunk-frames", 30, "--no-progress") == 0, capsys.readouterr().err
+                 "--chunk-frames", 30, "--max-faces", 1, "--no-progress") == 0, \
+        capsys.readouterr().err
     assert outputs(out, "cut") == spot_output(cut_clip)
     row = rows(out)["cut"]
+    # The single-face path joins at any face-free frame (several faces: test_multiface.py).
     # 5 chunks (0, 30, 60, 90, 120); the face never leaves the view in 60-90: one rerun.
     assert (row["tasks"], row["reruns"]) == ("6", "1")
     assert (row["frames"], row["face_frames"]) == ("130", "124")
@@ -128,6 +130,7 @@ def test_resume_skips_finished_and_redoes_partial(tmp_path: Path, short_clip: Pa
     (["--chunk-frames", "-1"], "--chunk-frames must be >= 0"),
     (["--merge-gap", "-3"], "--merge-gap"),
     (["--threshold", "2"], "--threshold"),
+    (["--max-faces", "0"], "--max-faces"),
     (["--backend", "processes", "--ray-address", "head:6379"], "--ray-address needs"),
 ])
 def test_bad_options_are_one_error_line(argv: list[str], message: str, tmp_path: Path,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from realtime.corpus.stitch import Rerun, Stitcher, plan_chunks
@@ -94,3 +96,51 @@ def test_an_error_fails_the_recording() -> None:
     assert st.result is not None and st.result.error == (
         "chunk 1 (frames from 30): frame 41: decode failed")
     assert st.add(result(0, 0, 60, (), [])) == []  # later results are ignored
+
+
+def faced(onset: int, face_id: int | None) -> Event:
+    return dataclasses.replace(segment(onset, onset + 3), face_id=face_id)
+
+
+def restarted(part: int, start: int, frames: int, restarts: dict[int, int],
+              events: list[Event], faces: int, end: bool = False) -> TaskResult:
+    """A several-faces result: restart frames -> faces seen up to them (statuses all ok)."""
+    res = result(part, start, frames, (), events, end=end)
+    res.restarts = bytes(int(start + i in restarts) for i in range(frames))
+    res.faces_at, res.faces = dict(restarts), faces
+    return res
+
+
+def test_several_faces_join_at_restarts_and_take_the_single_pass_ids() -> None:
+    # Truth: faces 0 (no face_id) and 1 before the empty view at 35; faces 2 and 3 after it,
+    # in 60-90 always someone in view (rerun from 35); face 4 at 70.
+    r0 = restarted(0, 0, 60, {35: 2}, [faced(10, None), faced(12, 1), faced(40, None)], 3)
+    # Chunk 1 starts cold at 30 (the faces of 30-34 are its 0 and 1, then 2 and 3 after 35).
+    r1 = restarted(1, 30, 60, {35: 2}, [faced(31, None), faced(40, 2), faced(41, 3)], 4)
+    r2 = restarted(2, 60, 30, {}, [faced(62, None)], 1, end=True)
+    st = Stitcher(TASKS)
+    st.add(r0)
+    st.add(r1)
+    (rerun,) = st.add(r2)
+    # The rerun starts cold at 35: its faces 0, 1, 2 are the single pass's 2, 3, 4.
+    again = restarted(2, 35, 55, {35: 0}, [faced(40, None), faced(41, 1), faced(70, 2)], 3,
+                      end=True)
+    assert st.add(again, rerun=True) == []
+    res = st.result
+    assert res is not None and res.faces == 5
+    assert [(e.onset_frame, e.face_id) for e in res.events] == [
+        (10, None), (12, 1), (40, 2), (41, 3), (70, 4)]
+    single = [e.onset_frame for e in res.events]
+    assert single == sorted(single)
+
+
+def test_several_faces_without_a_restart_in_the_overlap_rerun() -> None:
+    # Face-free frames that are no restarts (a lost face keeps its id): no join there.
+    r0 = restarted(0, 0, 60, {}, [faced(10, None)], 1)
+    r0.statuses = bytes(NO_FACE_CODE if i == 35 else OK for i in range(60))
+    r1 = restarted(1, 30, 60, {}, [faced(40, None)], 1)
+    r1.statuses = r0.statuses
+    st = Stitcher(TASKS)
+    st.add(r0)
+    (rerun,) = st.add(r1)
+    assert (rerun.task.start, rerun.task.part) == (0, 1)

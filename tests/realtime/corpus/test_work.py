@@ -1,4 +1,7 @@
-"""The worker: per-frame statuses, a reused spotter equal to a fresh one, chunk stops, errors."""
+"""The worker: per-frame statuses, a reused spotter equal to a fresh one, chunk stops, errors.
+
+These run the single-face spotter (``max_faces=1``), whose state restarts on every face-free
+frame; the several-faces worker is tested in ``test_multiface.py``."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from .conftest import BLANKS
 
 @pytest.fixture(scope="module")
 def worker() -> RecordingWorker:
-    w = RecordingWorker(WorkerConfig(weights=str(DEFAULT_WEIGHTS)))
+    w = RecordingWorker(WorkerConfig(weights=str(DEFAULT_WEIGHTS), max_faces=1))
     yield w
     w.close()
 
@@ -42,7 +45,7 @@ def test_statuses_are_those_of_frame_by_frame_processing(cut_result, cut_clip: P
 
     res = cut_result
     assert res.error is None and res.reached_end and res.frames == 130
-    spotter = WorkerConfig(weights=str(DEFAULT_WEIGHTS)).spotter()
+    spotter = WorkerConfig(weights=str(DEFAULT_WEIGHTS), max_faces=1).spotter()
     with spotter, open_source(cut_clip) as source:
         expected = [STATUS_CODES.index(spotter.process(f).face_status) for f in source]
     assert list(res.statuses) == expected
@@ -55,7 +58,7 @@ def test_a_reused_worker_equals_a_fresh_one(worker: RecordingWorker, cut_result,
     again = worker.run(Task("cut", str(cut_clip)))
     assert again.events == cut_result.events and cut_result.events
     assert again.statuses == cut_result.statuses
-    fresh = RecordingWorker(WorkerConfig(weights=str(DEFAULT_WEIGHTS)))
+    fresh = RecordingWorker(WorkerConfig(weights=str(DEFAULT_WEIGHTS), max_faces=1))
     try:
         cold = fresh.run(Task("short", str(short_clip)))
     finally:

@@ -13,7 +13,9 @@ overlap, until a few no-face frames). Walking the chunks in order, the join of c
 events with onset before ``r`` come from the run that is exact up to ``r``, those after from
 ``j + 1``, which is exact from ``r`` on. Statuses of frames before ``r`` come from the first,
 from ``r`` on from the second. When no such frame exists (the face never left the view), the
-stretch is run again in one piece from the last join (:class:`Rerun`), and the walk goes on.
+stretch is run again in one piece from the last join (:class:`Rerun`), on past the chunk
+until its next face-free frames (so that a stretch without any is run again once, not once per
+chunk it spans), and the walk goes on from the chunk it reached.
 A recording without any face-free frame is thus processed twice over: chunking pays off on
 recordings where the face leaves the view now and then (cuts, people leaving the frame).
 
@@ -145,6 +147,10 @@ class Stitcher:
             join = next((f for f in range(max(nxt.start, self._valid_from + 1), cur.stop)
                          if cur.is_reset(f) and nxt.is_reset(f)), None)
             if join is None:
+                later = self._next + 1
+                if later < len(self.tasks) and self.tasks[later].start < cur.stop:
+                    self._next = later  # cur (a rerun) ran on past that chunk's start: a
+                    continue  # join may lie there
                 return [self._rerun_through(self._next)]
             self._take(cur, join)
             seen = self._offset + cur.faces_at.get(join, 0)
@@ -154,12 +160,14 @@ class Stitcher:
         return []
 
     def _rerun_through(self, part: int) -> Rerun:
-        """One run from the last join through chunk ``part`` (and its overlap)."""
+        """One run from the last join through chunk ``part`` and on, until it has seen
+        ``max_syncs`` restarts past the chunk's end (or the recording's end): a stretch without
+        a join is run again once, not once per chunk it spans."""
         last = self.tasks[part]
         self._reruns += 1
         self._waiting_rerun = True
         self._cur = None
-        task = Task(name=last.name, path=last.path, start=self._valid_from, stop=last.stop,
+        task = Task(name=last.name, path=last.path, start=self._valid_from, stop=None,
                     sync_from=last.sync_from, max_syncs=last.max_syncs, part=part)
         return Rerun(task)
 

@@ -144,3 +144,24 @@ def test_several_faces_without_a_restart_in_the_overlap_rerun() -> None:
     st.add(r0)
     (rerun,) = st.add(r1)
     assert (rerun.task.start, rerun.task.part) == (0, 1)
+
+
+def test_a_rerun_that_runs_past_the_next_chunk_joins_a_later_one() -> None:
+    # Truth: no face at 10 and 100-102; chunks at 0, 30, 60, 90 (120 frames).
+    tasks = plan_chunks("r", "/r.mp4", 120, 30)
+    r0 = result(0, 0, 60, (10,), [segment(12, 20)])
+    r1 = result(1, 30, 60, (), [segment(40, 45)])
+    r2 = result(2, 60, 60, (), [segment(65, 66)])  # (a cold run that kept a face at 100)
+    r3 = result(3, 90, 30, (100, 101, 102), [segment(95, 96), segment(105, 110)], end=True)
+    st = Stitcher(tasks)
+    for r in (r2, r3, r0):
+        assert st.add(r) == []
+    (rerun,) = st.add(r1)
+    # From the last join (frame 0) through chunk 1 and on: no stop of its own.
+    assert (rerun.task.start, rerun.task.stop, rerun.task.sync_from) == (0, None, 60)
+    again = result(1, 0, 103, (10, 100, 101, 102),
+                   [segment(12, 20), segment(40, 45), segment(70, 80)])
+    assert st.add(again, rerun=True) == []  # chunk 2 has no join: chunk 3 has, at 100
+    res = st.result
+    assert res is not None and res.reruns == 1 and res.frames == 120
+    assert [e.onset_frame for e in res.events] == [12, 40, 70, 105]

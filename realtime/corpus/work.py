@@ -256,7 +256,8 @@ class _Probe:
     restart. Several faces: the frame's status is the best of its faces' (a usable crop, else
     the first face's status, else ``no_face``; so a frame counts once towards face time however
     many faces it has) and a restart is a frame after which the face tracks hold no face, not
-    even a lost one (see :func:`tracks_empty`).
+    even a lost one (see :func:`tracks_empty`). A stream resampled to the model's rate
+    (:mod:`realtime.resample`) has no restart.
     """
 
     def __init__(self, spotter: Any, several: bool) -> None:
@@ -288,6 +289,9 @@ class _Probe:
                 raise RuntimeError(f"frame {index}: no face status was counted")
             self._before = dict(counts)
             restart = code == NO_FACE_CODE
+        # A resampled stream keeps the time grid of its first frame, which a chunk started
+        # cold does not share: never a restart (chunks then rerun: exact, not faster).
+        restart = restart and self.spotter.resampler is None
         self.statuses.append(code)
         return restart
 

@@ -85,3 +85,21 @@ def test_an_unreadable_recording_is_an_error_result(worker: RecordingWorker,
 def test_worker_refuses_a_foreign_config() -> None:
     with pytest.raises(ValueError, match="config must be a WorkerConfig, got dict"):
         RecordingWorker({"weights": "w"})  # type: ignore[arg-type]
+
+
+def test_a_resampled_stream_has_no_restart() -> None:
+    """A cold chunk of a resampled source would keep other frames than one pass (the time
+    grid starts at the stream's first frame): its face-free frames are no joins."""
+    from types import SimpleNamespace
+
+    from realtime.corpus.work import _Probe
+
+    counts = dict.fromkeys(STATUS_CODES, 0)
+    spotter = SimpleNamespace(stats=SimpleNamespace(face_status=counts), resampler=None)
+    probe = _Probe(spotter, several=False)
+    counts["no_face"] += 1
+    assert probe.taken(0) is True
+    spotter.resampler = object()
+    counts["no_face"] += 1
+    assert probe.taken(1) is False
+    assert list(probe.statuses) == [NO_FACE_CODE, NO_FACE_CODE]

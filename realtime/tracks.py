@@ -190,6 +190,12 @@ class FaceTracks:
         self._claims: dict[int, _Detection] = {}
 
     @property
+    def empty(self) -> bool:
+        """No face followed and no lost one kept for its return: what the tracks do next is
+        what fresh tracks do, but for the ids they give (the corpus runner's chunk joins)."""
+        return not self._tracks and not self._tracker.tracked_objects
+
+    @property
     def active_ids(self) -> list[int]:
         return sorted(t.face_id for t in self._tracks.values() if t.active)
 

@@ -256,7 +256,7 @@ class _Probe:
     restart. Several faces: the frame's status is the best of its faces' (a usable crop, else
     the first face's status, else ``no_face``; so a frame counts once towards face time however
     many faces it has) and a restart is a frame after which the face tracks hold no face, not
-    even a lost one (see :func:`tracks_empty`). A stream resampled to the model's rate
+    even a lost one (``FaceTracks.empty``). A stream resampled to the model's rate
     (:mod:`realtime.resample`) has no restart.
     """
 
@@ -279,7 +279,7 @@ class _Probe:
             if out is None or out.index != index:
                 raise RuntimeError(f"frame {index}: the spotter reported no output")
             code = STATUS_CODES.index(frame_status(out))
-            restart = tracks_empty(self.spotter.tracks)
+            restart = self.spotter.tracks.empty
             self.restarts.append(restart)
         else:
             counts = self._counts
@@ -310,18 +310,6 @@ def frame_status(output: Any) -> str:
     boxed = [f.output.face_status for f in output.faces
              if f.output.face is not None and f.output.face.box is not None]
     return boxed[0] if boxed else STATUS_NO_FACE
-
-
-def tracks_empty(tracks: Any) -> bool:
-    """Whether :class:`~realtime.tracks.FaceTracks` follows no face and keeps no lost one for
-    its return (norfair holds no object): what it does next is then what a fresh one does, but
-    for the ids it gives. Reads the tracks' private state (realtime.tracks has no public word
-    for it); anything unexpected there reads as "not empty", which costs a rerun, never a
-    wrong join."""
-    try:
-        return not tracks._tracks and not tracks._tracker.tracked_objects  # noqa: SLF001
-    except AttributeError:
-        return False
 
 
 def _is_known(exc: BaseException) -> bool:

@@ -20,7 +20,7 @@ DATA="$WORK/synthme2_30"
 D=(--data "$DATA" --cache "$WORK/cache")
 start=$(date +%s)
 "$PY" -m export synth --out "$DATA" --seed 0 --fps 30 --workers 2 --portraits "$PORTRAITS" \
-    --train-only-portraits "$REAL" --quiet
+    --train-only-portraits "$REAL" --codec x264 --quiet  # x264 pinned: needs ffmpeg
 OMP_NUM_THREADS=1 "$PY" -m export train "${D[@]}" --out "$WORK/runs/v03" --protocol dataset \
     --epochs 40 --clips-per-epoch 200 --optimizer adamw --lr 1e-3 --val-every 0 --threads 1 \
     --input-lag-frames 3 --input-gain 8 --quiet

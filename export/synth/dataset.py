@@ -268,12 +268,22 @@ def video_variant(base: Variant, rng: np.random.Generator) -> Variant:
 CODECS = ("auto", "x264", "mp4v")
 
 
+MP4V_FALLBACK = (
+    "warning: ffmpeg not found, so --codec auto writes OpenCV mp4v: its keyframe every 12th "
+    "frame pulses like a micro-expression, and the dataset (and every score on it) differs "
+    "from the x264 one the shipped model's figures come from. Install ffmpeg (Debian: apt-get "
+    "install ffmpeg) or pass --codec mp4v to choose it.")
+
+
 def resolve_codec(codec: str) -> str:
     """``auto``: H.264 (x264 through the ffmpeg program) when ffmpeg is found, else mp4v."""
     if codec not in CODECS:
         raise ValueError(f"codec={codec!r}: must be one of {CODECS}")
     if codec == "auto":
-        return "x264" if shutil.which("ffmpeg") else "mp4v"
+        if shutil.which("ffmpeg"):
+            return "x264"
+        print(MP4V_FALLBACK, file=sys.stderr, flush=True)
+        return "mp4v"
     if codec == "x264" and not shutil.which("ffmpeg"):
         raise ValueError("codec x264 needs the ffmpeg program on PATH (or use --codec mp4v)")
     return codec

@@ -170,11 +170,16 @@ def pretrain(videos: list[TrainVideo], truths: list[np.ndarray], column_names: l
     losses, zero = [], []
     t0 = time.perf_counter()
     net.train()
+    # bfloat16 only where the CPU has bf16 units: emulated, a 60-step test run took > 600 s
+    # on an AVX2-only EPYC (the recipe's numbers came from a CPU with AVX512-BF16)
+    from export.train import cpu_has_bf16
+
+    use_bf16 = cpu_has_bf16()
     for step in range(1, cfg.steps + 1):
         crops, tg = pool.sample(cfg.batch_frames, cfg.active_share)
         x = _augment(torch.from_numpy(crops).float().div_(255).unsqueeze(1), gen)
         y = torch.from_numpy(tg / scale)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             pred = net(x)
         loss = F.mse_loss(pred.float(), y)
         opt.zero_grad(set_to_none=True)

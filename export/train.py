@@ -207,7 +207,7 @@ def train_one_epoch(model: STSNetSW, sampler: ClipSampler, optimizer: torch.opti
     steps = max(1, cfg.clips_per_epoch // cfg.batch_clips)
     total_loss = correct = seen = motion_total = 0.0
     t0 = time.perf_counter()
-    use_bf16 = cfg.bf16 and (device.type == "cuda" or _cpu_has_bf16())
+    use_bf16 = cfg.bf16 and (device.type == "cuda" or cpu_has_bf16())
     for step in range(steps):
         batch = [sampler.sample() for _ in range(cfg.batch_clips)]
         clips = torch.from_numpy(np.stack([c for c, _ in batch])).float().div_(255).unsqueeze(2)
@@ -245,7 +245,7 @@ def train_one_epoch(model: STSNetSW, sampler: ClipSampler, optimizer: torch.opti
 _BF16: bool | None = None
 
 
-def _cpu_has_bf16() -> bool:
+def cpu_has_bf16() -> bool:
     """bfloat16 autocast only pays off with native bf16 matrix units (AVX512-BF16 / AMX)."""
     global _BF16
     if _BF16 is None:

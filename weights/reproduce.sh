@@ -23,7 +23,7 @@ start=$(date +%s)
     --train-only-portraits "$REAL" --codec x264 --quiet  # x264 pinned: needs ffmpeg
 OMP_NUM_THREADS=1 "$PY" -m export train "${D[@]}" --out "$WORK/runs/v03" --protocol dataset \
     --epochs 40 --clips-per-epoch 200 --optimizer adamw --lr 1e-3 --val-every 0 --threads 1 \
-    --input-lag-frames 3 --input-gain 8 --quiet
+    --input-lag-frames 3 --input-gain 8 --no-held-out-eval --quiet  # tune scores test below
 "$PY" -m export onnx --checkpoint "$WORK/runs/v03/test/checkpoint.pt" --out weights --ship
 "$PY" -m export tune --graphs weights "${D[@]}" --json "$WORK/runs/tune.json" \
     --into weights/stsnet_sw.pt

@@ -157,17 +157,19 @@ def decodable_frames(path: Path) -> int:
                          ids=["SIGTERM", "SIGHUP", "SIGINT"])
 def test_stop_signal_flushes_events_closes_video_and_prints_summary(signum: int,
                                                                     tmp_path: Path) -> None:
-    # 30 s at its own pace: the signal comes about 1 s after the first onset, long before the
-    # end even on a loaded machine (with 10 s, a CI run under load played the clip to its end
-    # before the signal: exit 0)
-    clip = write_clip(tmp_path / "c.mp4", n=900)
+    clip = write_clip(tmp_path / "c.mp4", n=300)  # 10 s at its own pace
     video, events = tmp_path / "v.mp4", tmp_path / "e.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "realtime", "spot", "--threads", "1", "--source", str(clip),
          "--realtime", "--threshold", "0", "--relabel", "--video-out", str(video),
          "--events-out", str(events)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A child inherits an ignored SIGINT (a background launch, or the test process having
+        # set SIG_IGN), and Python then keeps ignoring it, as a background job should: in two
+        # whole-suite runs spot played the clip to its end and exited 0 (alone it passed). The
+        # test is about spot's handling, so spot runs with the default, as from a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = proc.stdout.readline()  # the onset of the open expression (frame 2)
         assert json.loads(first)["kind"] == "onset", first
@@ -185,7 +187,7 @@ def test_stop_signal_flushes_events_closes_video_and_prints_summary(signum: int,
     assert [json.loads(x)["kind"] for x in events.read_text().splitlines()] == [
         "onset", "segment"]
     written = summary_frames(err)
-    assert 0 < written < 900
+    assert 0 < written < 300
     # the mp4 was finalised: every frame written plays (the signal may land between a frame's
     # processing and its overlay write)
     assert written - 1 <= decodable_frames(video) <= written
